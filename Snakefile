@@ -1,0 +1,19 @@
+# ECEM / FAME-Net: rebuild ECEM from MELD, extract features, train FAME-Net, score explanations.
+# Thin on purpose: stages live in workflow/rules/*.smk, logic in the `ecem` package (src/).
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/corpus.smk"
+include: "workflow/rules/dataset.smk"
+
+
+rule all:
+    input:
+        DATASET_OUTPUTS,
+    default_target: True

@@ -1,0 +1,80 @@
+"""Reading and writing the pipeline's artifacts: atomic writes, settings in Parquet metadata.
+
+Every Parquet artifact carries `{"stage": ..., "settings": {...}}` as JSON under the schema
+metadata key `ecem`, so a reader can check which settings produced the file (DESIGN §2). Writes
+go to a temporary file in the same directory and are renamed into place, so a killed job never
+leaves a half-written file that looks complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+METADATA_KEY = b"ecem"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_json(obj: Any, path: str | Path) -> None:
+    """Write JSON atomically, keys sorted so reruns give identical bytes."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n")
+
+
+def write_table(
+    data: pd.DataFrame | pa.Table,
+    path: str | Path,
+    stage: str,
+    settings: Mapping[str, Any] | None = None,
+    schema: pa.Schema | None = None,
+) -> None:
+    """Write a Parquet artifact atomically with the producing stage's settings in its metadata."""
+    if isinstance(data, pd.DataFrame):
+        table = pa.Table.from_pandas(data, schema=schema, preserve_index=False)
+    else:
+        table = data
+    meta = dict(table.schema.metadata or {})
+    meta.pop(b"pandas", None)  # pandas' index bookkeeping only adds noise to our artifacts
+    meta[METADATA_KEY] = json.dumps(
+        {"stage": stage, "settings": dict(settings or {})}, sort_keys=True, default=str
+    ).encode()
+    table = table.replace_schema_metadata(meta)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a Parquet artifact into pandas."""
+    return pq.read_table(path, columns=columns).to_pandas()
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """Return the `{"stage", "settings"}` record a Parquet artifact was written with."""
+    meta = pq.read_schema(path).metadata or {}
+    if METADATA_KEY not in meta:
+        raise ValueError(f"{path} carries no ECEM stage metadata (not written by this pipeline?)")
+    return json.loads(meta[METADATA_KEY])

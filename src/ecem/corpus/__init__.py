@@ -1,0 +1,1 @@
+"""The offline demo corpus (MELD.Raw layout, ECEM annotations) built from shipped assets."""

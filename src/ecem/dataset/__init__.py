@@ -1,0 +1,1 @@
+"""The dataset stage: MELD + ECEM annotations → samples, probed clips and prefix clips."""

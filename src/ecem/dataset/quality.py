@@ -1,0 +1,54 @@
+"""The dataset stage's data-quality summary: what was kept, what was quarantined and why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+
+def _counts(series: pd.Series) -> dict[str, int]:
+    return {str(k): int(v) for k, v in series.value_counts().sort_index().items()}
+
+
+def dataset_quality(
+    quarantine: pd.DataFrame, samples: pd.DataFrame, utterances: pd.DataFrame,
+    segments: pd.DataFrame, clips: pd.DataFrame, n_annotations: int,
+) -> dict[str, Any]:
+    """Summarise annotations, probing, duplicate removal and clips for the report."""
+    bad_utts = utterances[utterances["status"] != "ok"]
+    bad_clips = clips[clips["status"] != "ok"]
+    return {
+        "annotations": {
+            "total": int(n_annotations),
+            "resolved": int(len(samples)),
+            "by_match": _counts(samples["match"]),
+            "quarantined": _counts(quarantine["reason"]),
+            "quarantined_rows": quarantine.to_dict("records"),
+            "emotion_differs_from_meld": int((samples["emotion"] != samples["meld_emotion"]).sum()),
+        },
+        "splits": {
+            split: {"samples": int(len(grp)), "dialogues": int(grp[["meld_split", "dialogue_id"]]
+                                                               .drop_duplicates().shape[0])}
+            for split, grp in samples.groupby("split")
+        },
+        "utterances": {
+            "touched": int(len(utterances)),
+            "by_status": _counts(utterances["status"]),
+            "problems": bad_utts[["meld_split", "dialogue_id", "utterance_id", "status",
+                                  "status_detail"]].to_dict("records"),
+        },
+        "dedup": {
+            "segments": int(len(segments)),
+            "by_overlap_source": _counts(segments["overlap_source"]),
+            "frames_removed": int(segments["overlap_frames"].sum()),
+            "render_failed": int((segments["status"] != "ok").sum()),
+        },
+        "clips": {
+            "samples": int(len(clips)),
+            "by_status": _counts(clips["status"]),
+            "quarantined": bad_clips[["sample_id", "status_detail"]].to_dict("records"),
+            "with_skipped_context": int((clips["skipped_utterances"].map(len) > 0).sum()),
+            "total_frames": int(clips["n_frames"].sum()),
+        },
+    }

@@ -1,0 +1,144 @@
+"""Video/audio primitives shared by every stage: the ffmpeg binary, probing, frame decoding.
+
+ffmpeg comes from the `imageio-ffmpeg` wheel (no system install needed); probing and decoding
+use PyAV, which links its own FFmpeg libraries. Both are real FFmpeg.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import subprocess
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import av
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=1)
+def ffmpeg_exe() -> str:
+    """Path of the ffmpeg binary shipped by imageio-ffmpeg."""
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+class FFmpegError(RuntimeError):
+    """ffmpeg exited non-zero; the message carries the tail of its stderr."""
+
+
+def run_ffmpeg(args: Sequence[str], input_bytes: bytes | None = None) -> None:
+    """Run ffmpeg quietly with `args`; raise FFmpegError with its stderr tail on failure."""
+    stdin_flag = ["-nostdin"] if input_bytes is None else []
+    cmd = [ffmpeg_exe(), "-hide_banner", *stdin_flag, "-loglevel", "error", "-y", *args]
+    proc = subprocess.run(cmd, input=input_bytes, capture_output=True)
+    if proc.returncode != 0:
+        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-5:]
+        raise FFmpegError(f"ffmpeg failed ({proc.returncode}): {' | '.join(tail)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipProbe:
+    """What a clip holds. `status` is `ok | missing | corrupt | no_audio`."""
+
+    status: str
+    status_detail: str = ""
+    fps: float = float("nan")
+    n_frames: int = 0
+    duration_s: float = float("nan")
+    width: int = 0
+    height: int = 0
+    has_audio: bool = False
+    audio_peak_dbfs: float = float("-inf")
+
+
+def _peak_dbfs(container: av.container.InputContainer) -> float:
+    peak = 0.0
+    for frame in container.decode(audio=0):
+        arr = frame.to_ndarray()
+        if arr.size:
+            if np.issubdtype(arr.dtype, np.integer):
+                value = float(np.abs(arr).max()) / float(np.iinfo(arr.dtype).max)
+            else:
+                value = float(np.abs(arr).max())
+            peak = max(peak, value)
+    return 20.0 * np.log10(peak) if peak > 0 else float("-inf")
+
+
+def probe_clip(path: str | Path, silence_dbfs: float = -60.0) -> ClipProbe:
+    """Probe a clip: count video packets exactly, decode the first frame, measure the audio peak.
+
+    A clip whose file is absent is `missing`; one FFmpeg cannot open, that has no video stream
+    or no decodable frame is `corrupt`; one with no audio stream or audio quieter than
+    `silence_dbfs` everywhere is `no_audio` (its video is still usable).
+    """
+    path = Path(path)
+    if not path.exists():
+        return ClipProbe("missing", f"file not found: {path}")
+    if path.stat().st_size == 0:
+        return ClipProbe("corrupt", "file is empty")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return ClipProbe("corrupt", "no video stream")
+            vstream = container.streams.video[0]
+            fps = float(vstream.average_rate or vstream.guessed_rate or 0)
+            n_frames = sum(1 for p in container.demux(vstream) if p.size > 0)
+            width, height = vstream.codec_context.width, vstream.codec_context.height
+        with av.open(str(path)) as container:
+            next(container.decode(video=0))  # raises if no frame decodes
+        has_audio = False
+        peak = float("-inf")
+        with av.open(str(path)) as container:
+            if container.streams.audio:
+                has_audio = True
+                peak = _peak_dbfs(container)
+    except (av.error.FFmpegError, StopIteration, ValueError, OSError) as exc:
+        return ClipProbe("corrupt", f"{type(exc).__name__}: {exc}")
+    if n_frames == 0 or fps <= 0:
+        return ClipProbe("corrupt", f"no video frames (frames={n_frames}, fps={fps})")
+    duration = n_frames / fps
+    common = dict(fps=fps, n_frames=n_frames, duration_s=duration, width=width, height=height,
+                  has_audio=has_audio, audio_peak_dbfs=peak)
+    if not has_audio:
+        return ClipProbe("no_audio", "no audio stream", **common)
+    if peak < silence_dbfs:
+        return ClipProbe("no_audio", f"audio is silent (peak {peak:.1f} dBFS < {silence_dbfs} dBFS)", **common)
+    return ClipProbe("ok", "", **common)
+
+
+def read_frames(
+    path: str | Path, indices: Sequence[int] | None = None, size: tuple[int, int] | None = None,
+    gray: bool = False,
+) -> np.ndarray:
+    """Decode frames (all, or the given indices in any order) as uint8 arrays (N, H, W, 3|1).
+
+    Decodes sequentially and keeps only the wanted frames, which is exact (no seeking
+    ambiguity) and fast for the short clips MELD has.
+    """
+    wanted = None if indices is None else sorted(set(int(i) for i in indices))
+    out: dict[int, np.ndarray] = {}
+    fmt = "gray" if gray else "rgb24"
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        last = wanted[-1] if wanted else None
+        for i, frame in enumerate(container.decode(stream)):
+            if wanted is None or i in wanted:
+                if size is not None:
+                    frame = frame.reformat(width=size[0], height=size[1], format=fmt)
+                    arr = frame.to_ndarray()
+                else:
+                    arr = frame.to_ndarray(format=fmt)
+                out[i] = arr if arr.ndim == 3 else arr[..., None]
+            if last is not None and i >= last:
+                break
+    order = range(len(out)) if indices is None else [int(i) for i in indices]
+    missing = [i for i in order if i not in out]
+    if missing:
+        raise IndexError(f"{path}: frames {missing[:5]} beyond the clip's {len(out)} decoded frames")
+    return np.stack([out[i] for i in order]) if out else np.zeros((0, 0, 0, 3), np.uint8)

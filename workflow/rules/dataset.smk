@@ -1,0 +1,129 @@
+# The dataset stage: MELD + ECEM JSON → samples, split, probed utterances, segments, prefix clips.
+ECEM = f"{RESULTS}/ecem"
+RENDER_SHARDS = range(config["dataset"]["render"]["shards"])
+DATASET_OUTPUTS = [
+    f"{ECEM}/annotations.parquet",
+    f"{ECEM}/utterances.parquet",
+    f"{ECEM}/segments.parquet",
+    f"{ECEM}/clips.parquet",
+    f"{ECEM}/quality.json",
+]
+
+
+rule resolve_annotations:
+    input:
+        csvs=[str(MELD.csv_path(s)) for s in MELD.splits],
+        annotations=config["ecem"]["annotations"],
+        code=code("ecem.dataset.annotations", "ecem.meld", "ecem.text"),
+    output:
+        resolved=f"{ECEM}/resolved.parquet",
+        quarantine=f"{ECEM}/quarantine.parquet",
+    params:
+        meld=config["meld"],
+        cfg={k: config["dataset"][k] for k in ("match", "drop_neutral")},
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    log:
+        f"{LOGS}/resolve_annotations.log",
+    script:
+        "../scripts/dataset_resolve.py"
+
+
+rule split_samples:
+    input:
+        resolved=rules.resolve_annotations.output.resolved,
+        code=code("ecem.dataset.split"),
+    output:
+        f"{ECEM}/annotations.parquet",
+    params:
+        cfg=config["dataset"]["split"],
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    log:
+        f"{LOGS}/split_samples.log",
+    script:
+        "../scripts/dataset_split.py"
+
+
+rule probe_utterances:
+    input:
+        resolved=rules.resolve_annotations.output.resolved,
+        videos=[str(MELD.video_dir(s)) for s in MELD.splits],
+        code=code("ecem.dataset.probe", "ecem.media"),
+    output:
+        f"{ECEM}/utterances.parquet",
+    params:
+        meld=config["meld"],
+        cfg=config["dataset"]["probe"],
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    log:
+        f"{LOGS}/probe_utterances.log",
+    benchmark:
+        f"{BENCHMARKS}/probe_utterances.tsv"
+    script:
+        "../scripts/dataset_probe.py"
+
+
+rule render_clips:
+    input:
+        resolved=rules.resolve_annotations.output.resolved,
+        utterances=rules.probe_utterances.output[0],
+        code=code("ecem.dataset.render", "ecem.dataset.dedup", "ecem.media"),
+    output:
+        out_dir=directory(f"{ECEM}/render/shard-{{shard}}"),
+        segments=f"{ECEM}/render/shard-{{shard}}.segments.parquet",
+        clips=f"{ECEM}/render/shard-{{shard}}.clips.parquet",
+    params:
+        n_shards=config["dataset"]["render"]["shards"],
+        dedup=config["dataset"]["dedup"],
+        render=config["dataset"]["render"],
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    log:
+        f"{LOGS}/render_clips/shard-{{shard}}.log",
+    benchmark:
+        f"{BENCHMARKS}/render_clips/shard-{{shard}}.tsv"
+    script:
+        "../scripts/dataset_render.py"
+
+
+rule gather_clips:
+    input:
+        segments=expand(rules.render_clips.output.segments, shard=RENDER_SHARDS),
+        clips=expand(rules.render_clips.output.clips, shard=RENDER_SHARDS),
+    output:
+        segments=f"{ECEM}/segments.parquet",
+        clips=f"{ECEM}/clips.parquet",
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    log:
+        f"{LOGS}/gather_clips.log",
+    script:
+        "../scripts/dataset_gather.py"
+
+
+rule dataset_quality:
+    input:
+        annotations=rules.split_samples.output[0],
+        quarantine=rules.resolve_annotations.output.quarantine,
+        resolved=rules.resolve_annotations.output.resolved,
+        utterances=rules.probe_utterances.output[0],
+        segments=rules.gather_clips.output.segments,
+        clips=rules.gather_clips.output.clips,
+    output:
+        f"{ECEM}/quality.json",
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    log:
+        f"{LOGS}/dataset_quality.log",
+    script:
+        "../scripts/dataset_quality.py"
