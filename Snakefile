@@ -5,15 +5,17 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config.yaml"
+configfile: f"{workflow.basedir}/config.yaml"
 
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/corpus.smk"
 include: "workflow/rules/dataset.smk"
+include: "workflow/rules/transcribe.smk"
 
 
 rule all:
+    default_target: True
     input:
         DATASET_OUTPUTS,
-    default_target: True
+        TRANSCRIBE_OUTPUTS,

@@ -48,10 +48,9 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         extra = sorted(set(error.instance) - set(allowed))
-        names = ", ".join(repr(e) for e in extra)
         prefix = f"{where}." if error.absolute_path else ""
         keys = ", ".join(f"'{prefix}{e}'" for e in extra)
-        return f"unknown config key {keys} (allowed under {where}: {', '.join(allowed)}; got {names})"
+        return f"unknown config key {keys} (allowed under {where}: {', '.join(allowed)})"
     if error.validator == "required":
         return f"config key {where!r} is missing a required entry: {error.message}"
     return f"config key {where!r}: {error.message}"

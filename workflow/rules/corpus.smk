@@ -9,16 +9,18 @@ if config["demo"]["enabled"]:
             videos=[directory(str(MELD.video_dir(s))) for s in MELD.splits],
             annotations=config["ecem"]["annotations"],
             truth=config["demo"]["truth"],
-        params:
-            cfg=config["demo"],
-            meld=config["meld"],
-        threads: 2
-        resources:
-            mem_mb=2000,
-            runtime=15,
         log:
             f"{LOGS}/demo_corpus.log",
         benchmark:
             f"{BENCHMARKS}/demo_corpus.tsv"
+        conda:
+            CONDA_ENV
+        threads: 2
+        resources:
+            mem_mb=2000,
+            runtime=15,
+        params:
+            cfg=config["demo"],
+            meld=config["meld"],
         script:
             "../scripts/demo_corpus.py"

@@ -18,14 +18,16 @@ rule resolve_annotations:
     output:
         resolved=f"{ECEM}/resolved.parquet",
         quarantine=f"{ECEM}/quarantine.parquet",
-    params:
-        meld=config["meld"],
-        cfg={k: config["dataset"][k] for k in ("match", "drop_neutral")},
+    log:
+        f"{LOGS}/resolve_annotations.log",
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=2000,
         runtime=10,
-    log:
-        f"{LOGS}/resolve_annotations.log",
+    params:
+        meld=config["meld"],
+        cfg={k: config["dataset"][k] for k in ("match", "drop_neutral")},
     script:
         "../scripts/dataset_resolve.py"
 
@@ -36,13 +38,15 @@ rule split_samples:
         code=code("ecem.dataset.split"),
     output:
         f"{ECEM}/annotations.parquet",
-    params:
-        cfg=config["dataset"]["split"],
+    log:
+        f"{LOGS}/split_samples.log",
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=1000,
         runtime=5,
-    log:
-        f"{LOGS}/split_samples.log",
+    params:
+        cfg=config["dataset"]["split"],
     script:
         "../scripts/dataset_split.py"
 
@@ -54,17 +58,19 @@ rule probe_utterances:
         code=code("ecem.dataset.probe", "ecem.media"),
     output:
         f"{ECEM}/utterances.parquet",
-    params:
-        meld=config["meld"],
-        cfg=config["dataset"]["probe"],
-    threads: 2
-    resources:
-        mem_mb=2000,
-        runtime=60,
     log:
         f"{LOGS}/probe_utterances.log",
     benchmark:
         f"{BENCHMARKS}/probe_utterances.tsv"
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    params:
+        meld=config["meld"],
+        cfg=config["dataset"]["probe"],
     script:
         "../scripts/dataset_probe.py"
 
@@ -78,18 +84,20 @@ rule render_clips:
         out_dir=directory(f"{ECEM}/render/shard-{{shard}}"),
         segments=f"{ECEM}/render/shard-{{shard}}.segments.parquet",
         clips=f"{ECEM}/render/shard-{{shard}}.clips.parquet",
-    params:
-        n_shards=config["dataset"]["render"]["shards"],
-        dedup=config["dataset"]["dedup"],
-        render=config["dataset"]["render"],
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=120,
     log:
         f"{LOGS}/render_clips/shard-{{shard}}.log",
     benchmark:
         f"{BENCHMARKS}/render_clips/shard-{{shard}}.tsv"
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        n_shards=config["dataset"]["render"]["shards"],
+        dedup=config["dataset"]["dedup"],
+        render=config["dataset"]["render"],
     script:
         "../scripts/dataset_render.py"
 
@@ -101,11 +109,13 @@ rule gather_clips:
     output:
         segments=f"{ECEM}/segments.parquet",
         clips=f"{ECEM}/clips.parquet",
+    log:
+        f"{LOGS}/gather_clips.log",
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=2000,
         runtime=5,
-    log:
-        f"{LOGS}/gather_clips.log",
     script:
         "../scripts/dataset_gather.py"
 
@@ -120,10 +130,12 @@ rule dataset_quality:
         clips=rules.gather_clips.output.clips,
     output:
         f"{ECEM}/quality.json",
+    log:
+        f"{LOGS}/dataset_quality.log",
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=1000,
         runtime=5,
-    log:
-        f"{LOGS}/dataset_quality.log",
     script:
         "../scripts/dataset_quality.py"

@@ -1,0 +1,58 @@
+"""Shared test helpers: where the repository is, and how to run snakemake on it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1800) -> subprocess.CompletedProcess:
+    """Run the repository's workflow in `workdir` (results/ and resources/ land there)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    if check and proc.returncode != 0:
+        pytest.fail(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
+                    f"{proc.stderr[-8000:]}")
+    return proc
+
+
+def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
+    """Dry-run the workflow in `workdir` and return {rule: job count} from Snakemake's Job stats."""
+    proc = run_snakemake(workdir, "-n", *args)
+    jobs: dict[str, int] = {}
+    lines = proc.stdout.splitlines()
+    if "Nothing to be done" in proc.stdout + proc.stderr:
+        return jobs
+    start = next(i for i, line in enumerate(lines) if line.startswith("Job stats:"))
+    for line in lines[start + 3:]:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        jobs[parts[0]] = int(parts[1])
+    return jobs
+
+
+def write_config(path: Path, edit: dict) -> Path:
+    """Write the demo config with `edit` deep-merged over it (for dry-run rerun checks)."""
+    import yaml
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+
+    def merge(base: dict, over: dict) -> None:
+        for key, value in over.items():
+            if isinstance(value, dict) and isinstance(base.get(key), dict):
+                merge(base[key], value)
+            else:
+                base[key] = value
+
+    merge(config, edit)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path

@@ -1,0 +1,35 @@
+"""Atomic artifact writes with stage settings in the Parquet metadata."""
+
+import pandas as pd
+import pytest
+
+from ecem.artifacts import atomic_path, read_metadata, read_table, write_json, write_table
+
+
+def test_table_round_trip_keeps_settings(tmp_path):
+    df = pd.DataFrame({"a": [1, 2], "b": [[1, 2], []]})
+    write_table(df, tmp_path / "x" / "t.parquet", "dataset", {"seed": 3})
+    back = read_table(tmp_path / "x" / "t.parquet")
+    assert back["a"].tolist() == [1, 2] and [list(v) for v in back["b"]] == [[1, 2], []]
+    assert read_metadata(tmp_path / "x" / "t.parquet") == {"stage": "dataset", "settings": {"seed": 3}}
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    target = tmp_path / "out.bin"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("killed mid-write")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_json_is_deterministic(tmp_path):
+    write_json({"b": 1, "a": [1]}, tmp_path / "a.json")
+    write_json({"a": [1], "b": 1}, tmp_path / "b.json")
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+
+
+def test_foreign_parquet_has_no_metadata(tmp_path):
+    pd.DataFrame({"a": [1]}).to_parquet(tmp_path / "f.parquet")
+    with pytest.raises(ValueError, match="no ECEM stage metadata"):
+        read_metadata(tmp_path / "f.parquet")

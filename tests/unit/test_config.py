@@ -1,0 +1,51 @@
+"""Config validation: the demo config passes; a wrong key or type is named in one message."""
+
+import copy
+
+import pytest
+import yaml
+
+from ecem.config import ConfigError, load_schema, validate_config
+from tests.conftest import REPO
+
+SCHEMAS = REPO / "workflow" / "schemas" / "config"
+
+
+@pytest.fixture()
+def demo_config() -> dict:
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def test_demo_config_is_valid(demo_config):
+    validate_config(demo_config, SCHEMAS)
+
+
+def test_every_section_has_a_schema_and_every_schema_a_section(demo_config):
+    assert set(load_schema(SCHEMAS)["properties"]) == set(demo_config)
+
+
+def test_misspelled_nested_key_is_named(demo_config):
+    cfg = copy.deepcopy(demo_config)
+    cfg["dataset"]["dedup"]["search_frame"] = cfg["dataset"]["dedup"].pop("search_frames")
+    with pytest.raises(ConfigError) as err:
+        validate_config(cfg, SCHEMAS)
+    assert "'dataset.dedup.search_frame'" in str(err.value)
+
+
+def test_unknown_top_level_section_is_named(demo_config):
+    with pytest.raises(ConfigError, match="'datset'"):
+        validate_config({**demo_config, "datset": {}}, SCHEMAS)
+
+
+def test_wrong_type_is_named(demo_config):
+    cfg = copy.deepcopy(demo_config)
+    cfg["dataset"]["split"]["seed"] = "thirteen"
+    with pytest.raises(ConfigError, match=r"dataset\.split\.seed.*integer"):
+        validate_config(cfg, SCHEMAS)
+
+
+def test_missing_required_key_is_reported(demo_config):
+    cfg = copy.deepcopy(demo_config)
+    del cfg["dataset"]["render"]["shards"]
+    with pytest.raises(ConfigError, match="dataset.render.*shards"):
+        validate_config(cfg, SCHEMAS)

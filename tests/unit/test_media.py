@@ -1,0 +1,54 @@
+"""Probing and decoding real clips made with the bundled ffmpeg."""
+
+import numpy as np
+import pytest
+
+from ecem.media import FFmpegError, probe_clip, read_frames, run_ffmpeg
+
+
+def make_clip(path, frames=30, audio="sine=frequency=440", fps=25):
+    args = ["-f", "lavfi", "-i", f"testsrc2=size=160x120:rate={fps}:duration={frames / fps}"]
+    if audio:
+        args += ["-f", "lavfi", "-i", f"{audio}:duration={frames / fps}"]
+    args += ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-frames:v", str(frames)]
+    args += ["-c:a", "aac"] if audio else []
+    run_ffmpeg([*args, str(path)])
+    return path
+
+
+def test_probe_ok_clip(tmp_path):
+    p = probe_clip(make_clip(tmp_path / "a.mp4", frames=30))
+    assert (p.status, p.n_frames, p.width, p.height, p.has_audio) == ("ok", 30, 160, 120, True)
+    assert p.fps == pytest.approx(25) and p.duration_s == pytest.approx(1.2)
+    assert p.audio_peak_dbfs > -20
+
+
+def test_probe_statuses_of_bad_clips(tmp_path):
+    assert probe_clip(tmp_path / "nope.mp4").status == "missing"
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    assert probe_clip(tmp_path / "empty.mp4").status == "corrupt"
+    good = make_clip(tmp_path / "g.mp4").read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(good[: len(good) // 3])
+    cut = probe_clip(tmp_path / "cut.mp4")
+    assert cut.status == "corrupt" and cut.status_detail
+    mute = probe_clip(make_clip(tmp_path / "mute.mp4", audio=None))
+    assert (mute.status, mute.status_detail) == ("no_audio", "no audio stream")
+    silent = probe_clip(make_clip(tmp_path / "silent.mp4", audio="anullsrc=r=16000:cl=mono"))
+    assert silent.status == "no_audio" and "silent" in silent.status_detail
+    assert silent.n_frames == 30  # the video stays usable
+
+
+def test_read_frames_returns_requested_order_and_size(tmp_path):
+    clip = make_clip(tmp_path / "a.mp4", frames=20)
+    allf = read_frames(clip)
+    assert allf.shape == (20, 120, 160, 3) and allf.dtype == np.uint8
+    picked = read_frames(clip, [7, 2, 7])
+    assert np.array_equal(picked[0], allf[7]) and np.array_equal(picked[1], allf[2])
+    assert read_frames(clip, [0, 1], size=(32, 24), gray=True).shape == (2, 24, 32, 1)
+    with pytest.raises(IndexError):
+        read_frames(clip, [25])
+
+
+def test_run_ffmpeg_reports_stderr(tmp_path):
+    with pytest.raises(FFmpegError, match="ffmpeg failed"):
+        run_ffmpeg(["-i", str(tmp_path / "missing.mp4"), str(tmp_path / "out.mp4")])
