@@ -125,5 +125,5 @@ def read_meld(layout: MeldLayout, splits: tuple[str, ...] | None = None) -> pd.D
         out["video_path"] = [str(layout.video_path(split, d, u))
                              for d, u in zip(out["dialogue_id"], out["utterance_id"])]
         frames.append(out)
-    table = pd.concat(frames, ignore_index=True)
+    table = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
     return table.sort_values(["meld_split", "dialogue_id", "utterance_id"], ignore_index=True)
