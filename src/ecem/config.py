@@ -27,8 +27,13 @@ def load_schema(schema_dir: str | Path) -> dict[str, Any]:
     schema_dir = Path(schema_dir)
     sections: dict[str, Any] = {}
     for path in sorted(schema_dir.glob(f"*{SCHEMA_SUFFIX}")):
+        name = path.name[: -len(SCHEMA_SUFFIX)]
         with path.open() as fh:
-            sections[path.name[: -len(SCHEMA_SUFFIX)]] = yaml.safe_load(fh)
+            section = yaml.safe_load(fh)
+        # Its own $id makes the section a separate schema resource, so its local references
+        # (`$ref: "#/$defs/..."`) resolve inside the section file, not in the assembled whole.
+        section.setdefault("$id", f"urn:ecem:config:{name}")
+        sections[name] = section
     if not sections:
         raise FileNotFoundError(f"no config schemas ({SCHEMA_SUFFIX}) in {schema_dir}")
     return {

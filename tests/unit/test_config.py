@@ -49,3 +49,12 @@ def test_missing_required_key_is_reported(demo_config):
     del cfg["dataset"]["render"]["shards"]
     with pytest.raises(ConfigError, match="dataset.render.*shards"):
         validate_config(cfg, SCHEMAS)
+
+
+def test_local_refs_resolve_inside_their_section(demo_config):
+    cfg = copy.deepcopy(demo_config)
+    cfg["meld"]["splits"] = {"train": {"csv": "train.csv"}}
+    validate_config(cfg, SCHEMAS)
+    cfg["meld"]["splits"] = {"train": {"cvs": "train.csv"}}
+    with pytest.raises(ConfigError, match="'meld.splits.train.cvs'"):
+        validate_config(cfg, SCHEMAS)
