@@ -10,6 +10,7 @@ configfile: f"{workflow.basedir}/config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/corpus.smk"
+include: "workflow/rules/download.smk"
 include: "workflow/rules/dataset.smk"
 include: "workflow/rules/transcribe.smk"
 
