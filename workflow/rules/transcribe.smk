@@ -1,0 +1,74 @@
+# The transcription stage: WhisperX re-transcription of every utterance clip a sample touches,
+# sharded by dialogue (one model load per shard job), gathered, and summarised for the report.
+TRANSCRIBE = f"{RESULTS}/transcribe"
+TRANSCRIBE_SHARDS = range(config["transcribe"]["shards"])
+TRANSCRIBE_OUTPUTS = [
+    f"{RESULTS}/transcripts.parquet",
+    f"{RESULTS}/quality/transcribe.json",
+]
+
+
+rule transcribe_shard:
+    input:
+        utterances=f"{RESULTS}/ecem/utterances.parquet",
+        code=code(
+            "ecem.transcribe.stage",
+            "ecem.transcribe.asr",
+            "ecem.transcribe.compat",
+            "ecem.transcribe.wer",
+            "ecem.text",
+        ),
+    output:
+        f"{TRANSCRIBE}/shard-{{shard}}.parquet",
+    log:
+        f"{LOGS}/transcribe/shard-{{shard}}.log",
+    benchmark:
+        f"{BENCHMARKS}/transcribe/shard-{{shard}}.tsv"
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=120,
+        gpu=1 if config["transcribe"]["device"] == "cuda" else 0,
+    params:
+        cfg=config["transcribe"],
+    script:
+        "../scripts/transcribe_shard.py"
+
+
+rule gather_transcripts:
+    input:
+        parts=expand(rules.transcribe_shard.output[0], shard=TRANSCRIBE_SHARDS),
+        utterances=f"{RESULTS}/ecem/utterances.parquet",
+    output:
+        f"{RESULTS}/transcripts.parquet",
+    log:
+        f"{LOGS}/gather_transcripts.log",
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/transcribe_gather.py"
+
+
+rule transcribe_quality:
+    input:
+        transcripts=rules.gather_transcripts.output[0],
+        utterances=f"{RESULTS}/ecem/utterances.parquet",
+        code=code("ecem.transcribe.policy"),
+    output:
+        f"{RESULTS}/quality/transcribe.json",
+    log:
+        f"{LOGS}/transcribe_quality.log",
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        policy=config["text_policy"],
+    script:
+        "../scripts/transcribe_quality.py"
