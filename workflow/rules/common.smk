@@ -16,4 +16,3 @@ BENCHMARKS = f"{RESULTS}/benchmarks"
 MELD = MeldLayout.from_config(config["meld"])
 # One software environment for every rule (conda users: --software-deployment-method conda).
 CONDA_ENV = f"{workflow.basedir}/envs/pipeline.yaml"
-

@@ -6,16 +6,16 @@ if not config["demo"]["enabled"] and config["meld"]["download"]["url"]:
         output:
             csvs=[str(MELD.csv_path(s)) for s in MELD.splits],
             videos=[directory(str(MELD.video_dir(s))) for s in MELD.splits],
-        params:
-            cfg=config["meld"]["download"],
-            root=config["meld"]["root"],
+        log:
+            f"{LOGS}/download_meld.log",
+        conda:
+            CONDA_ENV
         resources:
             mem_mb=2000,
             runtime=240,
-        conda:
-            CONDA_ENV
-        log:
-            f"{LOGS}/download_meld.log",
+        params:
+            cfg=config["meld"]["download"],
+            root=config["meld"]["root"],
         script:
             "../scripts/download_meld.py"
 
@@ -25,14 +25,14 @@ if not config["demo"]["enabled"] and config["ecem"]["download"]["url"]:
     rule download_ecem:
         output:
             config["ecem"]["annotations"],
-        params:
-            cfg=config["ecem"]["download"],
+        log:
+            f"{LOGS}/download_ecem.log",
+        conda:
+            CONDA_ENV
         resources:
             mem_mb=500,
             runtime=10,
-        conda:
-            CONDA_ENV
-        log:
-            f"{LOGS}/download_ecem.log",
+        params:
+            cfg=config["ecem"]["download"],
         script:
             "../scripts/download_ecem.py"
