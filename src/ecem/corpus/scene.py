@@ -65,7 +65,10 @@ def face_geometry(plan: FacePlan, frame_idx: int, width: int, height: int) -> tu
     sprite_h, sprite_w = _face_sprite().shape[:2]
     scale = plan.scale * (1.0 + 0.08 * np.sin(frame_idx / 9.0))
     w, h = int(round(sprite_w * scale)), int(round(sprite_h * scale))
-    travel = max(width - w, 1)
+    # The bounce period comes from the largest sprite width, not the oscillating one: a period
+    # that changed with the scale would make the face jump at large frame indices.
+    largest_w = int(round(sprite_w * plan.scale * 1.08))
+    travel = max(width - largest_w, 1)
     period = 2.0 * travel / plan.speed_px
     x = int(round(_triangle(frame_idx + plan.x_phase * period, period) * travel))
     y = int(round(min(max(plan.y - h / 2, 0), height - h)))
