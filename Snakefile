@@ -13,6 +13,8 @@ include: "workflow/rules/corpus.smk"
 include: "workflow/rules/download.smk"
 include: "workflow/rules/dataset.smk"
 include: "workflow/rules/transcribe.smk"
+include: "workflow/rules/features_clip.smk"
+include: "workflow/rules/features_faces.smk"
 
 
 rule all:
@@ -20,3 +22,5 @@ rule all:
     input:
         DATASET_OUTPUTS,
         TRANSCRIBE_OUTPUTS,
+        CLIP_OUTPUTS,
+        FACES_OUTPUTS,

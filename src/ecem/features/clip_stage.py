@@ -1,0 +1,140 @@
+"""Entry points of the CLIP feature rules: build the tiny model, extract one shard, gather.
+
+One function per rule so the workflow scripts stay one call long and each step runs (and is
+tested) without Snakemake.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ecem.artifacts import read_table, write_json
+from ecem.features.clip import (
+    PADDING_RULE,
+    POOLING_RULE,
+    STAGE,
+    ClipPatchEncoder,
+    ExtractStats,
+    concat_features,
+    extract_tokens,
+    feature_row,
+    plan_samples,
+    read_settings,
+    write_features,
+)
+from ecem.sharding import dialogue_key, shard_of
+
+log = logging.getLogger(__name__)
+
+
+def run_build_tiny(out_dir: str, image_size: int, tiny: Mapping[str, Any]) -> None:
+    """Rule build_tiny_clip: the offline demo's random CLIP vision tower."""
+    from ecem.features.tiny_models import build_tiny_clip_from_config
+
+    build_tiny_clip_from_config(out_dir, image_size, tiny)
+    log.info("built tiny random CLIPVisionModel (%s px, %s) in %s", image_size, dict(tiny), out_dir)
+
+
+def stage_settings(encoder: ClipPatchEncoder, cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """What goes into the feature file's metadata."""
+    return {**encoder.settings(), "num_frames": int(cfg["num_frames"]), "sampling": cfg["sampling"],
+            "decoder": cfg["decoder"], "batch_size": int(cfg["batch_size"]),
+            "token_dtype": "float16", "padding_rule": PADDING_RULE, "pooling": POOLING_RULE}
+
+
+def extract_shard(clips_path: str, segments_path: str, shard: int, n_shards: int,
+                  cfg: Mapping[str, Any], out_tokens: str, threads: int = 1, base_dir: str = ".",
+                  progress: bool = True) -> dict[str, Any]:
+    """Extract tokens for the samples of dialogues hashed to `shard`; returns the shard's stats."""
+    import torch
+
+    torch.set_num_threads(max(1, int(threads)))
+    clips = read_table(clips_path)
+    segments = read_table(segments_path)
+    keys = [dialogue_key(s, d) for s, d in zip(clips["meld_split"], clips["dialogue_id"])]
+    clips = clips[[shard_of(k, n_shards) == shard for k in keys]]
+    plans, excluded = plan_samples(clips, segments, int(cfg["num_frames"]), cfg["sampling"], base_dir)
+    encoder = ClipPatchEncoder(cfg["model"], int(cfg["image_size"]), int(cfg["num_frames"]),
+                               int(cfg["hidden_layer"]), cfg["resize"], cfg["dtype"], cfg["device"])
+    settings = stage_settings(encoder, cfg)
+    stats = ExtractStats()
+    items = extract_tokens(plans, encoder, int(cfg["batch_size"]), cfg["decoder"], progress, stats)
+    padded = 0
+
+    def rows():
+        nonlocal padded
+        for item in items:
+            row = feature_row(item, int(cfg["num_frames"]))
+            padded += row["padding"] != "none"
+            yield row
+
+    n = write_features(rows(), out_tokens, settings)
+    log.info("shard %d: %d samples with tokens, %d failed here, %d excluded upstream; %d distinct "
+             "frames encoded for %d picked (decode %.1fs, encode %.1fs, wall %.1fs)", shard, n,
+             len(stats.failed), len(excluded), stats.frames_encoded, stats.frames_picked,
+             stats.decode_s, stats.encode_s, stats.wall_s)
+    return {"shard": shard, "samples": int(len(clips)), "with_features": n, "padded": padded,
+            "excluded": {**excluded, **stats.failed}, "sources": stats.sources,
+            "frames_picked": stats.frames_picked, "frames_encoded": stats.frames_encoded,
+            "seconds": {"decode_thread": round(stats.decode_s, 3), "model": round(stats.encode_s, 3),
+                        "extract_wall": round(stats.wall_s, 3)}}
+
+
+def run_extract(clips_path: str, segments_path: str, shard: int, n_shards: int,
+                cfg: Mapping[str, Any], out_tokens: str, out_stats: str, threads: int) -> None:
+    """Rule clip_features_shard."""
+    stats = extract_shard(clips_path, segments_path, shard, n_shards, cfg, out_tokens, threads)
+    write_json(stats, out_stats)
+
+
+def _reason_kind(reason: str) -> str:
+    return reason.split(":", 1)[0].split(" (", 1)[0].strip() or "unknown"
+
+
+def clip_quality(shard_stats: Sequence[Mapping[str, Any]], settings: Mapping[str, Any],
+                 n_clips: int) -> dict[str, Any]:
+    """results/quality/clip_features.json: every sample counted, none dropped silently."""
+    excluded: dict[str, str] = {}
+    for s in shard_stats:
+        excluded.update(s["excluded"])
+    by_kind: dict[str, int] = {}
+    for reason in excluded.values():
+        by_kind[_reason_kind(reason)] = by_kind.get(_reason_kind(reason), 0) + 1
+    with_features = sum(int(s["with_features"]) for s in shard_stats)
+    return {
+        "stage": STAGE,
+        "samples": n_clips,
+        "with_features": with_features,
+        "excluded": {"count": len(excluded), "by_reason": dict(sorted(by_kind.items())),
+                     "samples": dict(sorted(excluded.items()))},
+        "padded_samples": sum(int(s["padded"]) for s in shard_stats),
+        "frames": {"picked": sum(int(s["frames_picked"]) for s in shard_stats),
+                   "encoded": sum(int(s["frames_encoded"]) for s in shard_stats),
+                   "sources": sum(int(s["sources"]) for s in shard_stats)},
+        "model": settings.get("model"),
+        "random_weights": settings.get("random_weights"),
+        "layout": settings.get("layout"),
+        "accounted": with_features + len(excluded) == n_clips,
+    }
+
+
+def run_gather(token_parts: Sequence[str], stats_parts: Sequence[str], clips_path: str,
+               out_tokens: str, out_quality: str) -> None:
+    """Rule clip_features: shards → one clip.parquet + the stage's quality summary."""
+    settings = [read_settings(p) for p in token_parts]
+    for p, s in zip(token_parts[1:], settings[1:]):
+        if s != settings[0]:
+            raise ValueError(f"{p} was extracted with other settings than {token_parts[0]}")
+    n = concat_features(token_parts, out_tokens, settings[0])
+    stats = [json.loads(Path(p).read_text()) for p in stats_parts]
+    n_clips = len(read_table(clips_path, columns=["sample_id"]))
+    quality = clip_quality(stats, settings[0], n_clips)
+    if quality["with_features"] != n:
+        raise RuntimeError(f"shards hold {n} rows but their stats say {quality['with_features']}")
+    write_json(quality, out_quality)
+    log.info("clip features: %d of %d samples; excluded %s", n, n_clips,
+             quality["excluded"]["by_reason"])

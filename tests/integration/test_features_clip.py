@@ -1,0 +1,125 @@
+"""CLIP features on the demo run: contents, quarantine counts, rerun bytes, segments vs rendered clip."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from ecem.artifacts import read_table
+from ecem.features.clip import (
+    concat_features,
+    decode_frames,
+    load_tokens,
+    plan_samples,
+    read_layout,
+    read_settings,
+    uniform_frame_indices,
+)
+from ecem.features.clip_stage import extract_shard
+from tests.conftest import REPO
+
+CLIP = "results/features/clip.parquet"
+
+
+@pytest.fixture(scope="module")
+def clip_cfg() -> dict:
+    return yaml.safe_load((REPO / "config.yaml").read_text())["features"]["clip"]
+
+
+@pytest.fixture()
+def in_demo(demo_run: Path):
+    """Run library calls from the demo's working directory (artifact paths are relative to it)."""
+    old = Path.cwd()
+    os.chdir(demo_run)
+    try:
+        yield demo_run
+    finally:
+        os.chdir(old)
+
+
+def test_tokens_for_every_usable_sample(demo_run: Path, clip_cfg: dict) -> None:
+    clips = read_table(demo_run / "results/ecem/clips.parquet")
+    ok = set(clips.loc[clips["status"] == "ok", "sample_id"])
+    tokens = load_tokens(demo_run / CLIP)
+    assert set(tokens) == ok and len(ok) == 7
+    layout = read_layout(demo_run / CLIP)
+    assert layout.num_frames == clip_cfg["num_frames"] and layout.num_patches == 256  # 224 / 14 = 16²
+    for sid, arr in tokens.items():
+        assert arr.shape == (layout.total, clip_cfg["tiny"]["hidden_size"]) and arr.dtype == np.float16
+        assert np.isfinite(arr.astype(np.float32)).all()
+    table = pd.read_parquet(demo_run / CLIP).set_index("sample_id")
+    n_frames = clips.set_index("sample_id")["n_frames"]
+    for sid, row in table.iterrows():
+        assert row["n_frames_clip"] == n_frames[sid]
+        assert list(row["frame_positions"]) == uniform_frame_indices(int(n_frames[sid]), layout.num_frames)
+    settings = read_settings(demo_run / CLIP)
+    assert settings["random_weights"] is True and settings["model"] == clip_cfg["model"]
+    assert settings["hidden_layer"] == -2 and settings["image_size"] == 224
+
+
+def test_quality_counts_the_quarantined_sample(demo_run: Path) -> None:
+    quality = json.loads((demo_run / "results/quality/clip_features.json").read_text())
+    assert quality["samples"] == 8 and quality["with_features"] == 7 and quality["accounted"]
+    assert list(quality["excluded"]["samples"]) == ["train/dia2_utt3"]
+    assert quality["excluded"]["by_reason"] == {"quarantined": 1}
+    assert quality["random_weights"] is True
+    # linear cost: each distinct source frame encoded once, fewer than the frames picked
+    assert quality["frames"]["encoded"] < quality["frames"]["picked"]
+
+
+def test_rerun_gives_identical_bytes(in_demo: Path, clip_cfg: dict, tmp_path: Path) -> None:
+    cfg = {k: v for k, v in clip_cfg.items() if k != "tiny"}
+    n = cfg["shards"]
+    parts = [tmp_path / f"shard-{k}.parquet" for k in range(n)]
+    for k, part in enumerate(parts):
+        extract_shard("results/ecem/clips.parquet", "results/ecem/segments.parquet", k, n, cfg,
+                      str(part), threads=2, progress=False)
+    out = tmp_path / "clip.parquet"
+    concat_features(parts, out, read_settings(parts[0]))
+    assert out.read_bytes() == (in_demo / CLIP).read_bytes()
+
+
+def test_segments_agree_with_rendered_clip_sampling(in_demo: Path, clip_cfg: dict, tmp_path: Path) -> None:
+    """Same frame positions; tokens differ only by the rendered clip's re-encoding (crf 18).
+
+    Tolerance: every token's cosine similarity ≥ 0.99 and the median relative L2 error ≤ 0.05
+    (measured on the demo: min cosine ≈ 0.995, worst relative error ≈ 0.10 on single tokens of
+    the tiny random model, which amplifies pixel noise more than a trained CLIP would).
+    """
+    cfg = {**{k: v for k, v in clip_cfg.items() if k != "tiny"}, "sampling": "rendered_clip"}
+    out = tmp_path / "rendered.parquet"
+    extract_shard("results/ecem/clips.parquet", "results/ecem/segments.parquet", 0, 1, cfg, str(out),
+                  threads=2, progress=False)
+    seg = pd.read_parquet(in_demo / CLIP).set_index("sample_id")
+    ren = pd.read_parquet(out).set_index("sample_id")
+    assert set(seg.index) == set(ren.index)
+    a, b = load_tokens(in_demo / CLIP), load_tokens(out)
+    rel_all = []
+    for sid in a:
+        assert list(seg.loc[sid, "frame_positions"]) == list(ren.loc[sid, "frame_positions"])
+        x, y = a[sid].astype(np.float64), b[sid].astype(np.float64)
+        cos = (x * y).sum(1) / np.linalg.norm(x, axis=1) / np.linalg.norm(y, axis=1)
+        assert cos.min() >= 0.99, (sid, cos.min())
+        rel_all.extend(np.linalg.norm(x - y, axis=1) / np.linalg.norm(y, axis=1))
+    assert np.median(rel_all) <= 0.05
+
+    # the pixels behind one sample's positions are the same frames (up to re-encoding noise)
+    clips = read_table("results/ecem/clips.parquet")
+    segments = read_table("results/ecem/segments.parquet")
+    s_plans, _ = plan_samples(clips, segments, clip_cfg["num_frames"], "segments")
+    r_plans, _ = plan_samples(clips, segments, clip_cfg["num_frames"], "rendered_clip")
+    sp = next(p for p in s_plans if p.sample_id == "train/dia0_utt5")
+    rp = next(p for p in r_plans if p.sample_id == "train/dia0_utt5")
+    rendered = decode_frames(rp.picks[0][0], sorted({k for _, k in rp.picks}))
+    pos_index = {k: i for i, k in enumerate(sorted({k for _, k in rp.picks}))}
+    diffs = []
+    for (src, k), (_, pos) in zip(sp.picks, rp.picks):
+        source = decode_frames(src, [k])[0].astype(np.int16)
+        diffs.append(np.abs(source - rendered[pos_index[pos]]).mean())
+    assert max(diffs) < 3.0, max(diffs)  # mean absolute pixel difference, 0..255 scale

@@ -1,0 +1,83 @@
+# CLIP spatio-temporal video tokens (features.clip): per-shard extraction, gathered into one file.
+import ecem.features.clip_workflow as clip_wf
+
+CLIP_CFG = config["features"]["clip"]
+CLIP_SHARDS = range(CLIP_CFG["shards"])
+CLIP_DIR = f"{RESULTS}/features/clip"
+CLIP_FEATURES = f"{RESULTS}/features/clip.parquet"
+CLIP_QUALITY = f"{RESULTS}/quality/clip_features.json"
+CLIP_OUTPUTS = [CLIP_FEATURES, CLIP_QUALITY]
+CLIP_MODEL_INPUT = clip_wf.model_input(CLIP_CFG)
+CLIP_RENDERED_INPUT = clip_wf.rendered_input(
+    CLIP_CFG, expand(rules.render_clips.output.out_dir, shard=RENDER_SHARDS)
+)
+
+
+if clip_wf.builds_tiny(CLIP_CFG):
+
+    rule build_tiny_clip:
+        input:
+            code=code("ecem.features.tiny_models"),
+        output:
+            directory(CLIP_CFG["model"].rstrip("/")),
+        log:
+            f"{LOGS}/build_tiny_clip.log",
+        conda:
+            CONDA_ENV
+        resources:
+            mem_mb=1000,
+            runtime=5,
+        params:
+            image_size=CLIP_CFG["image_size"],
+            tiny=CLIP_CFG["tiny"],
+        script:
+            "../scripts/features_clip_tiny.py"
+
+
+rule clip_features_shard:
+    input:
+        clips=f"{ECEM}/clips.parquet",
+        segments=f"{ECEM}/segments.parquet",
+        model=CLIP_MODEL_INPUT,
+        rendered=CLIP_RENDERED_INPUT,
+        code=code("ecem.features.clip", "ecem.features.clip_stage", "ecem.media"),
+    output:
+        tokens=temp(f"{CLIP_DIR}/shard-{{shard}}.parquet"),
+        stats=temp(f"{CLIP_DIR}/shard-{{shard}}.json"),
+    log:
+        f"{LOGS}/clip_features/shard-{{shard}}.log",
+    benchmark:
+        f"{BENCHMARKS}/clip_features/shard-{{shard}}.tsv"
+    wildcard_constraints:
+        shard=r"\d+",
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=1 if CLIP_CFG["device"].startswith("cuda") else 0,
+    params:
+        n_shards=CLIP_CFG["shards"],
+        cfg={k: v for k, v in CLIP_CFG.items() if k != "tiny"},
+    script:
+        "../scripts/features_clip_shard.py"
+
+
+rule clip_features:
+    input:
+        tokens=expand(rules.clip_features_shard.output.tokens, shard=CLIP_SHARDS),
+        stats=expand(rules.clip_features_shard.output.stats, shard=CLIP_SHARDS),
+        clips=f"{ECEM}/clips.parquet",
+    output:
+        tokens=CLIP_FEATURES,
+        quality=CLIP_QUALITY,
+    log:
+        f"{LOGS}/clip_features.log",
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    script:
+        "../scripts/features_clip_gather.py"

@@ -1,0 +1,86 @@
+# Facial emotion (features.faces): per-shard detection + expression over utterance segments,
+# gathered into faces.parquet, then the per-sample E_cls summary.
+FACES_CFG = config["features"]["faces"]
+FACES_SHARDS = range(FACES_CFG["shards"])
+FACES_DIR = f"{RESULTS}/features/faces"
+FACES_TABLE = f"{RESULTS}/features/faces.parquet"
+FACE_SEGMENTS = f"{RESULTS}/features/face_segments.parquet"
+FACE_SUMMARY = f"{RESULTS}/features/face_summary.parquet"
+FACES_QUALITY = f"{RESULTS}/quality/faces.json"
+FACES_OUTPUTS = [FACES_TABLE, FACE_SUMMARY, FACES_QUALITY]
+
+
+rule faces_shard:
+    input:
+        segments=f"{ECEM}/segments.parquet",
+        code=code(
+            "ecem.faces.stage",
+            "ecem.faces.detect",
+            "ecem.faces.expression",
+            "ecem.faces.ddamfn",
+            "ecem.faces.align",
+            "ecem.faces.track",
+            "ecem.faces.labels",
+            "ecem.media",
+        ),
+    output:
+        faces=temp(f"{FACES_DIR}/shard-{{shard}}.faces.parquet"),
+        segments=temp(f"{FACES_DIR}/shard-{{shard}}.segments.parquet"),
+    log:
+        f"{LOGS}/faces/shard-{{shard}}.log",
+    benchmark:
+        f"{BENCHMARKS}/faces/shard-{{shard}}.tsv"
+    wildcard_constraints:
+        shard=r"\d+",
+    conda:
+        CONDA_ENV
+    threads: 1  # one torch thread per shard: scale with `shards` (OpenMP oversubscription hurts)
+    resources:
+        mem_mb=4000,
+        runtime=240,
+        gpu=1 if FACES_CFG["device"].startswith("cuda") else 0,
+    params:
+        n_shards=FACES_CFG["shards"],
+        cfg={k: v for k, v in FACES_CFG.items() if k != "summary"},
+    script:
+        "../scripts/features_faces_shard.py"
+
+
+rule faces_gather:
+    input:
+        faces=expand(rules.faces_shard.output.faces, shard=FACES_SHARDS),
+        segments=expand(rules.faces_shard.output.segments, shard=FACES_SHARDS),
+    output:
+        faces=FACES_TABLE,
+        segments=FACE_SEGMENTS,
+    log:
+        f"{LOGS}/faces_gather.log",
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    script:
+        "../scripts/features_faces_gather.py"
+
+
+rule face_summary:
+    input:
+        clips=f"{ECEM}/clips.parquet",
+        faces=rules.faces_gather.output.faces,
+        segments=rules.faces_gather.output.segments,
+        code=code("ecem.faces.summary", "ecem.faces.stage"),
+    output:
+        summary=FACE_SUMMARY,
+        quality=FACES_QUALITY,
+    log:
+        f"{LOGS}/face_summary.log",
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    params:
+        cfg=FACES_CFG["summary"],
+    script:
+        "../scripts/features_faces_summary.py"

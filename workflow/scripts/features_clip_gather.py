@@ -1,0 +1,8 @@
+"""Rule clip_features: shards → results/features/clip.parquet + results/quality/clip_features.json."""
+
+from ecem.features.clip_stage import run_gather
+from ecem.logs import rule_logging
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+with rule_logging(sm):
+    run_gather(sm.input.tokens, sm.input.stats, sm.input.clips, sm.output.tokens, sm.output.quality)

@@ -1,0 +1,8 @@
+"""Rule build_tiny_clip: the offline demo's tiny random CLIP vision tower."""
+
+from ecem.features.clip_stage import run_build_tiny
+from ecem.logs import rule_logging
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+with rule_logging(sm):
+    run_build_tiny(sm.output[0], sm.params.image_size, sm.params.tiny)
