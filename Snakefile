@@ -15,6 +15,7 @@ include: "workflow/rules/dataset.smk"
 include: "workflow/rules/transcribe.smk"
 include: "workflow/rules/features_clip.smk"
 include: "workflow/rules/features_faces.smk"
+include: "workflow/rules/fame.smk"
 
 
 rule all:
@@ -24,3 +25,4 @@ rule all:
         TRANSCRIBE_OUTPUTS,
         CLIP_OUTPUTS,
         FACES_OUTPUTS,
+        FAME_OUTPUTS,

@@ -1,0 +1,159 @@
+"""The FAME-Net model: any Hugging Face causal LM plus one linear projector `g: R^D → R^K`.
+
+The prompt carries one placeholder token per video token (the data code expands the single
+placeholder of the prompt text to the clip's T+N tokens). `splice` embeds the text tokens with
+the LLM's own embedding table and writes the projected CLIP tokens, in order, into exactly the
+placeholder positions of `inputs_embeds`; training and generation both go through it, so what
+the model sees while learning is what it sees while explaining.
+
+Which parameters train is a list of glob patterns over this module's parameter names
+(`projector.*` — the paper's setting — or e.g. `llm.lm_head.*`); only those are saved
+(safetensors), so a checkpoint of a 7B run stays a few megabytes.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_dtype(name: str, device: torch.device | str) -> torch.dtype:
+    """`auto` → bfloat16 on CUDA (when supported), float32 elsewhere."""
+    if name == "auto":
+        dev = torch.device(device)
+        if dev.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    return DTYPES[name]
+
+
+def load_llm(name_or_path: str, dtype: torch.dtype) -> tuple[nn.Module, Any]:
+    """Load a causal LM and its tokenizer through the ordinary `from_pretrained` path."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+    llm = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype)
+    return llm, tokenizer
+
+
+def ensure_placeholder(tokenizer: Any, token: str) -> int:
+    """Make `token` a single special token of `tokenizer` (and give it a pad token); return its id.
+
+    The placeholder id may lie beyond the LLM's embedding table: it is never looked up, because
+    `splice` replaces those positions before the embeddings are used.
+    """
+    if token not in tokenizer.get_vocab():
+        tokenizer.add_special_tokens({"additional_special_tokens": [token]})
+    ids = tokenizer.encode(token, add_special_tokens=False)
+    if len(ids) != 1:
+        raise ValueError(f"placeholder {token!r} does not tokenize to one token: {ids}")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
+    return int(ids[0])
+
+
+class FameModel(nn.Module):
+    """A causal LM whose placeholder positions receive linearly projected video tokens."""
+
+    def __init__(self, llm: nn.Module, vision_dim: int, placeholder_id: int):
+        super().__init__()
+        self.llm = llm
+        self.embed_dim = int(llm.get_input_embeddings().embedding_dim)
+        self.vision_dim = int(vision_dim)
+        self.projector = nn.Linear(self.vision_dim, self.embed_dim)
+        self.placeholder_id = int(placeholder_id)
+
+    # ---------------------------------------------------------------- parameters
+    def set_trainable(self, patterns: Sequence[str]) -> list[str]:
+        """Freeze everything, then unfreeze the parameters whose names match a glob in `patterns`."""
+        names = []
+        for name, param in self.named_parameters():
+            param.requires_grad_(any(fnmatch.fnmatchcase(name, p) for p in patterns))
+            if param.requires_grad:
+                names.append(name)
+        if not names:
+            raise ValueError(f"no parameter matches the trainable patterns {list(patterns)}")
+        return names
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        return {n: p.detach().cpu().contiguous() for n, p in self.named_parameters() if p.requires_grad}
+
+    def save_trainable(self, path: str | Path, metadata: dict[str, str] | None = None) -> None:
+        save_file(self.trainable_state_dict(), str(path), metadata=metadata)
+
+    def load_trainable(self, path: str | Path) -> None:
+        state = load_file(str(path))
+        own = dict(self.named_parameters())
+        unknown = sorted(set(state) - set(own))
+        if unknown:
+            raise KeyError(f"{path}: weights for unknown parameters {unknown[:5]}")
+        with torch.no_grad():
+            for name, tensor in state.items():
+                own[name].copy_(tensor.to(own[name].dtype))
+
+    def init_projector(self, path: str | Path | None, key_prefix: str | None = None) -> None:
+        """Load a LLaVA-style linear projector (`mm_projector.bin` / `.safetensors`), or keep the
+        random init when `path` is None. The checkpoint must hold one linear layer of shape (K, D)."""
+        if path is None:
+            return
+        path = Path(path)
+        state = load_file(str(path)) if path.suffix == ".safetensors" else torch.load(
+            path, map_location="cpu", weights_only=True)
+        if key_prefix is None:
+            weights = [k for k in state if k.endswith("mm_projector.weight") or k == "weight"]
+            if len(weights) != 1:
+                raise ValueError(f"{path}: cannot find one linear projector weight among {sorted(state)[:8]}"
+                                 " (a LLaVA-1.5 MLP projector is not FAME-Net's linear layer); set "
+                                 "fame.projector.key_prefix")
+            key_prefix = weights[0][: -len("weight")]
+        weight, bias = state[f"{key_prefix}weight"], state.get(f"{key_prefix}bias")
+        if tuple(weight.shape) != (self.embed_dim, self.vision_dim):
+            raise ValueError(f"{path}: projector weight has shape {tuple(weight.shape)}, the model needs "
+                             f"({self.embed_dim}, {self.vision_dim}) = (LLM width, vision width)")
+        with torch.no_grad():
+            self.projector.weight.copy_(weight.float())
+            if bias is not None:
+                self.projector.bias.copy_(bias.float())
+        log.info("projector initialised from %s (%s*)", path, key_prefix)
+
+    # ---------------------------------------------------------------- embedding
+    def splice(self, input_ids: torch.Tensor, video: torch.Tensor | None) -> torch.Tensor:
+        """`inputs_embeds` for `input_ids` (B, L) with the placeholder positions, row-major, taking
+        the projected rows of `video` (M, D) — all video tokens of the batch, concatenated in order."""
+        embedding = self.llm.get_input_embeddings()
+        mask = input_ids == self.placeholder_id
+        n_slots = int(mask.sum())
+        safe_ids = input_ids.masked_fill(mask, 0)
+        embeds = embedding(safe_ids)
+        if video is None or video.shape[0] == 0:
+            if n_slots:
+                raise ValueError(f"{n_slots} placeholder positions but no video tokens")
+            return embeds
+        if video.shape[0] != n_slots:
+            raise ValueError(f"{n_slots} placeholder positions but {video.shape[0]} video tokens")
+        projected = self.projector(video.to(self.projector.weight.dtype)).to(embeds.dtype)
+        return embeds.masked_scatter(mask.unsqueeze(-1), projected)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                labels: torch.Tensor | None = None, video: torch.Tensor | None = None) -> Any:
+        embeds = self.splice(input_ids, video)
+        return self.llm(inputs_embeds=embeds, attention_mask=attention_mask, labels=labels, use_cache=False)
+
+    @torch.no_grad()
+    def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                 video: torch.Tensor | None = None, **generate_kwargs: Any) -> torch.Tensor:
+        """New token ids only (B, ≤ max_new_tokens), generated from the spliced `inputs_embeds`.
+        Batches must be left-padded."""
+        embeds = self.splice(input_ids, video)
+        return self.llm.generate(inputs_embeds=embeds, attention_mask=attention_mask, **generate_kwargs)

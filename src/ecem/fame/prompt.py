@@ -1,0 +1,131 @@
+"""THE one place FAME-Net prompts are built.
+
+A prompt follows the paper: ``USER: <instruction> <video tokens> <facial emotion> ASSISTANT:``,
+where the instruction names the target emotion and, when the experiment uses text, carries
+``Q_t`` — the target utterance with its speaker (optionally preceded by earlier dialogue turns);
+the video tokens are one placeholder token that the model expands to the clip's projected CLIP
+tokens; ``E_cls`` is the facial emotion from the face stage. The answer is the cause sentence.
+Which modalities appear is decided per experiment (`experiments:` in the config), so the paper's
+ablations (V, V+E, V+T, V+T+E) and the text-source comparison are config, not code.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+KEYS = ["meld_split", "dialogue_id", "utterance_id"]
+
+
+@dataclass(frozen=True)
+class Modalities:
+    """Which inputs an experiment shows the model."""
+
+    video: bool
+    text: bool
+    face: bool
+    context_turns: int = 0
+    text_source: str = "meld"
+
+    @classmethod
+    def from_experiment(cls, experiment: Mapping[str, Any]) -> Modalities:
+        return cls(video=bool(experiment["video"]), text=bool(experiment["text"]),
+                   face=bool(experiment["face"]), context_turns=int(experiment.get("context_turns", 0)),
+                   text_source=str(experiment.get("text_source", "meld")))
+
+
+def build_prompt(sample: Mapping[str, Any], modalities: Modalities, prompt_cfg: Mapping[str, Any]) -> str:
+    """The user prompt of one sample (everything before the answer), with the video placeholder.
+
+    `sample` needs `emotion`, and per modality: `speaker`, `text` and `context` (list of
+    `(speaker, text)` turns before the target) for text; `face_emotion` (or None) for face.
+    """
+    parts = [prompt_cfg["instruction"].format(emotion=sample["emotion"])]
+    if modalities.text:
+        n_turns = modalities.context_turns
+        turns = list(sample.get("context") or [])[-n_turns:] if n_turns else []
+        if turns:
+            rendered = " ".join(prompt_cfg["turn"].format(speaker=s, text=t) for s, t in turns)
+            parts.append(prompt_cfg["context"].format(turns=rendered))
+        parts.append(prompt_cfg["utterance"].format(speaker=sample["speaker"], text=sample["text"]))
+    if modalities.video:
+        parts.append(prompt_cfg["video_placeholder"])
+    if modalities.face:
+        face = sample.get("face_emotion")
+        if face is None or (isinstance(face, float) and pd.isna(face)) or face == "":
+            face = prompt_cfg["face_unknown"]
+        parts.append(prompt_cfg["face"].format(face_emotion=face))
+    return f"{prompt_cfg['user']} {' '.join(parts)} {prompt_cfg['assistant']}"
+
+
+def _clean_text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    return str(value).strip()
+
+
+def build_examples(annotations: pd.DataFrame, clips: pd.DataFrame, utterances: pd.DataFrame,
+                   texts: pd.DataFrame | None, faces: pd.DataFrame | None,
+                   modalities: Modalities, prompt_cfg: Mapping[str, Any],
+                   feature_ids: set[str] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Samples → one row per usable sample: `sample_id, split, emotion, speaker, prompt, reference`.
+
+    A sample is usable when its clip rendered (`clips.status == ok`) and, when the experiment
+    uses video and `feature_ids` is given, when it has CLIP features. Everything left out is
+    counted in the returned summary, never dropped silently.
+    """
+    ok_ids = set(clips.loc[clips["status"] == "ok", "sample_id"])
+    excluded: dict[str, int] = {}
+    keep = annotations["sample_id"].isin(ok_ids)
+    excluded["clip_not_ok"] = int((~keep).sum())
+    samples = annotations[keep]
+    if modalities.video and feature_ids is not None:
+        has = samples["sample_id"].isin(feature_ids)
+        excluded["no_clip_features"] = int((~has).sum())
+        samples = samples[has]
+
+    text_of: dict[tuple, str] = {}
+    if modalities.text:
+        if texts is None:
+            raise ValueError("the experiment uses text but no resolved texts were given")
+        for row in texts.itertuples(index=False):
+            text_of[(row.meld_split, int(row.dialogue_id), int(row.utterance_id))] = _clean_text(row.text)
+    turns_of: dict[tuple, list[int]] = {}
+    for k in sorted(text_of):
+        turns_of.setdefault(k[:2], []).append(k[2])
+    speaker_of = {(r.meld_split, int(r.dialogue_id), int(r.utterance_id)): str(r.speaker)
+                  for r in utterances.itertuples(index=False)}
+    face_of: dict[str, Any] = {}
+    if modalities.face and faces is not None:
+        face_of = dict(zip(faces["sample_id"], faces["face_emotion"], strict=True))
+
+    rows = []
+    for s in samples.itertuples(index=False):
+        key = (s.meld_split, int(s.dialogue_id), int(s.utterance_id))
+        sample: dict[str, Any] = {"emotion": s.emotion, "speaker": s.speaker}
+        if modalities.text:
+            sample["text"] = text_of.get(key, "")
+            sample["context"] = [
+                (speaker_of.get((key[0], key[1], u), ""), text_of[(key[0], key[1], u)])
+                for u in turns_of.get(key[:2], []) if u < key[2]
+            ] if modalities.context_turns else []
+        if modalities.face:
+            sample["face_emotion"] = face_of.get(s.sample_id)
+        rows.append({
+            "sample_id": s.sample_id, "split": s.split, "emotion": s.emotion, "speaker": s.speaker,
+            "prompt": build_prompt(sample, modalities, prompt_cfg), "reference": _clean_text(s.cause),
+            "face_emotion": sample.get("face_emotion"), "text": sample.get("text"),
+        })
+    out = pd.DataFrame(rows, columns=["sample_id", "split", "emotion", "speaker", "prompt", "reference",
+                                      "face_emotion", "text"])
+    summary = {"n_samples": int(len(annotations)), "n_examples": int(len(out)), "excluded": excluded,
+               "by_split": out["split"].value_counts().sort_index().to_dict()}
+    log.info("examples: %d usable of %d samples; excluded %s; by split %s", len(out), len(annotations),
+             excluded, summary["by_split"])
+    return out.sort_values("sample_id", ignore_index=True), summary

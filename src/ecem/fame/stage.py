@@ -1,0 +1,317 @@
+"""Entry points of the FAME-Net rules (one function per rule) and a command line for launchers.
+
+`python -m ecem.fame.stage train ARGS.json` runs `run_train(**ARGS)`; the training rule uses it
+under `accelerate launch --num_processes N` when `train.num_gpus > 1` (see `launch_train`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import torch
+
+from ecem.artifacts import atomic_path, read_metadata, read_table, write_json, write_table
+from ecem.fame.data import Encoded, encode
+from ecem.fame.model import FameModel, ensure_placeholder, load_llm, resolve_dtype
+from ecem.fame.prompt import Modalities, build_examples
+
+log = logging.getLogger(__name__)
+STAGE = "fame"
+PACKAGES = ("torch", "transformers", "accelerate", "tokenizers", "safetensors", "numpy", "pandas", "pyarrow")
+HASH_LIMIT = 512 * 2**20  # files above this are recorded by size, not hashed (a 7B checkpoint)
+
+
+# ------------------------------------------------------------------ helpers
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(2**20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def describe_inputs(paths: Mapping[str, str | None]) -> dict[str, Any]:
+    """sha256 of each input artifact (a directory: of each file inside, large ones by size)."""
+    out: dict[str, Any] = {}
+    for name, path in sorted(paths.items()):
+        if path is None:
+            continue
+        p = Path(path)
+        if p.is_dir():
+            out[name] = {str(f.relative_to(p)): (sha256_file(f) if f.stat().st_size <= HASH_LIMIT
+                                                 else f"size:{f.stat().st_size}")
+                         for f in sorted(p.rglob("*")) if f.is_file()}
+        elif p.exists():
+            out[name] = sha256_file(p)
+        else:  # a hub id
+            out[name] = f"hub:{path}"
+    return out
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+def code_hashes() -> dict[str, str]:
+    """sha256 of the modules that define training, so a checkpoint of older code is never resumed."""
+    from ecem.workflow import module_files
+
+    names = ("ecem.fame.model", "ecem.fame.data", "ecem.fame.train", "ecem.fame.stage")
+    return {name: sha256_file(path) for name, path in zip(names, module_files(*names), strict=True)}
+
+
+def fingerprint(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def feature_sample_ids(features_path: str) -> set[str]:
+    """Sample ids present in the CLIP feature table."""
+    names = pq.read_schema(features_path).names
+    if "sample_id" in names:
+        return set(pq.read_table(features_path, columns=["sample_id"]).column("sample_id").to_pylist())
+    from ecem.features.clip import load_tokens
+
+    return set(load_tokens(features_path))
+
+
+def load_videos(features_path: str | None, sample_ids: list[str]) -> dict[str, np.ndarray]:
+    if features_path is None or not sample_ids:
+        return {}
+    from ecem.features.clip import load_tokens
+
+    tokens = load_tokens(features_path, sample_ids)
+    missing = sorted(set(sample_ids) - set(tokens))
+    if missing:
+        raise KeyError(f"{features_path}: no CLIP tokens for {missing[:5]}")
+    return tokens
+
+
+def llm_is_random(llm_path: str) -> bool:
+    """True for a local model directory marked as random weights (the tiny offline LLM)."""
+    from ecem.features.clip import model_is_random
+
+    return model_is_random(llm_path)
+
+
+# ------------------------------------------------------------------ rule: fame_examples
+def run_examples(experiment: str, exp_cfg: Mapping[str, Any], prompt_cfg: Mapping[str, Any],
+                 text_policy: Mapping[str, Any] | None, annotations_path: str, clips_path: str,
+                 utterances_path: str, transcripts_path: str | None, faces_path: str | None,
+                 features_path: str | None, out: str) -> None:
+    """Samples + features + texts → `runs/{experiment}/examples.parquet` (one prompt per sample)."""
+    modalities = Modalities.from_experiment(exp_cfg)
+    annotations, clips = read_table(annotations_path), read_table(clips_path)
+    utterances = read_table(utterances_path)
+    texts = None
+    if modalities.text:
+        from ecem.transcribe.policy import resolve_texts
+
+        transcripts = read_table(transcripts_path) if transcripts_path else None
+        texts = resolve_texts(utterances, transcripts, text_policy or {}, mode=modalities.text_source)
+    faces = read_table(faces_path, columns=["sample_id", "face_emotion"]) if modalities.face else None
+    feature_ids = feature_sample_ids(features_path) if modalities.video and features_path else None
+    examples, summary = build_examples(annotations, clips, utterances, texts, faces, modalities, prompt_cfg,
+                                       feature_ids)
+    if texts is not None:
+        used = texts.merge(annotations[["meld_split", "dialogue_id", "utterance_id"]].drop_duplicates())
+        summary["text_sources"] = used["text_source"].value_counts().to_dict()
+    write_table(examples, out, STAGE, {"experiment": experiment, "modalities": dict(exp_cfg),
+                                       "prompt": dict(prompt_cfg), "text_policy": text_policy,
+                                       "summary": summary})
+
+
+# ------------------------------------------------------------------ model assembly
+def _vision_dim(videos: Mapping[str, np.ndarray], features_path: str | None) -> int:
+    if videos:
+        return int(next(iter(videos.values())).shape[1])
+    if features_path:  # a model without video examples still needs D for the projector's shape
+        from ecem.features.clip import load_tokens
+
+        first = sorted(feature_sample_ids(features_path))[:1]
+        if first:
+            return int(next(iter(load_tokens(features_path, first).values())).shape[1])
+    return 1
+
+
+def build_model(llm_path: str, fame_cfg: Mapping[str, Any], vision_dim: int,
+                device: torch.device) -> tuple[FameModel, Any, list[str]]:
+    dtype = resolve_dtype(fame_cfg["dtype"], device)
+    llm, tokenizer = load_llm(llm_path, dtype)
+    placeholder_id = ensure_placeholder(tokenizer, fame_cfg["prompt"]["video_placeholder"])
+    model = FameModel(llm, vision_dim, placeholder_id)
+    model.init_projector(fame_cfg["projector"]["init"], fame_cfg["projector"]["key_prefix"])
+    trainable = model.set_trainable(fame_cfg["trainable"])
+    return model, tokenizer, trainable
+
+
+def encode_table(examples: pd.DataFrame, tokenizer: Any, placeholder: str, placeholder_id: int,
+                 videos: Mapping[str, np.ndarray], max_length: int, with_answer: bool) -> list[Encoded]:
+    return [encode(tokenizer, r.sample_id, r.prompt, r.reference if with_answer else None, placeholder,
+                   placeholder_id, int(videos[r.sample_id].shape[0]) if r.sample_id in videos else 0,
+                   max_length)
+            for r in examples.itertuples(index=False)]
+
+
+def _device() -> torch.device:
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cpu")
+
+
+# ------------------------------------------------------------------ rule: fame_train
+def run_train(experiment: str, examples_path: str, features_path: str | None, llm_path: str,
+              fame_cfg: Mapping[str, Any], train_cfg: Mapping[str, Any], out_model: str, out_card: str,
+              ckpt_dir: str, threads: int = 1) -> None:
+    """Train one experiment: only `train` examples train, `val` picks the checkpoint; writes the
+    trainable weights (safetensors) and the run card."""
+    from ecem.fame.train import set_seed, train
+
+    torch.set_num_threads(max(1, int(threads)))
+    examples = read_table(examples_path)
+    train_rows = examples[examples["split"] == "train"]
+    val_rows = examples[examples["split"] == "val"]
+    ids = sorted(set(train_rows["sample_id"]) | set(val_rows["sample_id"]))
+    placeholder = fame_cfg["prompt"]["video_placeholder"]
+    uses_video = bool(examples["prompt"].str.contains(placeholder, regex=False).any())
+    videos = load_videos(features_path, ids) if uses_video else {}
+    device = _device()
+    seed = int(train_cfg["seed"])
+    set_seed(seed)  # the projector's random init depends on it
+    model, tokenizer, trainable = build_model(llm_path, fame_cfg, _vision_dim(videos, features_path), device)
+    max_len = int(train_cfg["max_length"])
+    train_set = encode_table(train_rows, tokenizer, placeholder, model.placeholder_id, videos, max_len, True)
+    val_set = encode_table(val_rows, tokenizer, placeholder, model.placeholder_id, videos, max_len, True)
+    inputs = describe_inputs({"examples": examples_path, "clip_features": features_path, "llm": llm_path,
+                              "projector_init": fame_cfg["projector"]["init"]})
+    fp = fingerprint({"experiment": experiment, "fame": fame_cfg, "train": train_cfg, "inputs": inputs,
+                      "code": code_hashes(), "world_size": int(os.environ.get("WORLD_SIZE", "1"))})
+    result = train(model, train_set, val_set, videos, train_cfg, ckpt_dir, fp, tokenizer.pad_token_id,
+                   splits=dict(zip(examples["sample_id"], examples["split"], strict=True)))
+    if not result["is_main_process"]:
+        return
+    n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    card = {
+        "experiment": experiment, "stage": STAGE, "seed": seed,
+        "config": {"fame": fame_cfg, "train": train_cfg,
+                   "experiment": read_metadata(examples_path)["settings"].get("modalities")},
+        "llm": {"name_or_path": llm_path, "random_weights": llm_is_random(llm_path),
+                "class": type(model.llm).__name__,
+                "n_parameters": sum(p.numel() for p in model.llm.parameters()),
+                "dtype": str(next(model.llm.parameters()).dtype)},
+        "projector": {"vision_dim": model.vision_dim, "embed_dim": model.embed_dim,
+                      "init": fame_cfg["projector"]["init"] or "random"},
+        "trainable_parameters": trainable, "n_trainable": n_trainable,
+        "n_video_tokens": sorted({e.n_video for e in train_set}),
+        "data": {"n_train": len(train_set), "n_val": len(val_set),
+                 "n_test_excluded": int((examples["split"] == "test").sum()),
+                 "train_sample_ids": sorted(e.sample_id for e in train_set),
+                 "val_sample_ids": sorted(e.sample_id for e in val_set)},
+        "training": {k: v for k, v in result.items() if k != "is_main_process"},
+        "inputs_sha256": inputs, "code_sha256": code_hashes(), "versions": package_versions(),
+        "device": str(device),
+        "fingerprint": fp,
+    }
+    with atomic_path(out_model) as tmp:
+        model.save_trainable(tmp, metadata={"experiment": experiment, "fingerprint": fp})
+    write_json(card, out_card)
+    log.info("trained %s: %d steps, selected %s, final train loss %.4f", experiment, result["steps"],
+             result["selected"], result["history"][-1]["loss"] if result["history"] else float("nan"))
+
+
+def launch_train(num_gpus: int, **kwargs: Any) -> None:
+    """Run `run_train` in this process, or under `accelerate launch` on `num_gpus` GPUs."""
+    if num_gpus <= 1:
+        run_train(**kwargs)
+        return
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump(kwargs, fh)
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(num_gpus),
+           "--multi_gpu", "-m", "ecem.fame.stage", "train", fh.name]
+    log.info("launching: %s", " ".join(cmd))
+    try:
+        subprocess.run(cmd, check=True)
+    finally:
+        os.unlink(fh.name)
+
+
+# ------------------------------------------------------------------ rule: fame_generate
+def run_generate(experiment: str, examples_path: str, features_path: str | None, llm_path: str,
+                 model_path: str, fame_cfg: Mapping[str, Any], generate_cfg: Mapping[str, Any],
+                 max_length: int, out: str, threads: int = 1) -> None:
+    """Explain every example of the configured splits (default: `test`) → predictions.parquet."""
+    from ecem.fame.generate import generate
+
+    torch.set_num_threads(max(1, int(threads)))
+    examples = read_table(examples_path)
+    rows = examples[examples["split"].isin(generate_cfg["splits"])].reset_index(drop=True)
+    placeholder = fame_cfg["prompt"]["video_placeholder"]
+    uses_video = bool(rows["prompt"].str.contains(placeholder, regex=False).any())
+    videos = load_videos(features_path, list(rows["sample_id"])) if uses_video else {}
+    device = _device()
+    model, tokenizer, _ = build_model(llm_path, fame_cfg, _vision_dim(videos, features_path), device)
+    model.load_trainable(model_path)
+    model.to(device)
+    encoded = encode_table(rows, tokenizer, placeholder, model.placeholder_id, videos, max_length, False)
+    predictions = generate(model, tokenizer, encoded, videos, generate_cfg, device) if encoded else []
+    table = pd.DataFrame({
+        "sample_id": rows["sample_id"], "prompt": rows["prompt"], "prediction": predictions,
+        "reference": rows["reference"], "split": rows["split"], "emotion": rows["emotion"],
+        "n_prompt_tokens": [len(e.input_ids) for e in encoded],
+    })
+    write_table(table, out, STAGE, {"experiment": experiment, "generate": dict(generate_cfg),
+                                    "llm": llm_path, "random_weights": llm_is_random(llm_path),
+                                    "model_sha256": sha256_file(model_path)})
+    log.info("%s: %d predictions (%s)", experiment, len(table), ", ".join(generate_cfg["splits"]))
+
+
+# ------------------------------------------------------------------ rule: fame_quality
+def run_quality(experiments: list[str], cards: list[str], predictions: list[str], examples: list[str],
+                out: str) -> None:
+    """Per experiment: samples used per split, exclusions, steps, losses, selection → quality/train.json."""
+    summary: dict[str, Any] = {}
+    for name, card_path, pred_path, ex_path in zip(experiments, cards, predictions, examples, strict=True):
+        card = json.loads(Path(card_path).read_text())
+        hist = card["training"]["history"]
+        summary[name] = {
+            "examples": read_metadata(ex_path)["settings"]["summary"],
+            "n_train": card["data"]["n_train"], "n_val": card["data"]["n_val"],
+            "steps": card["training"]["steps"], "selected": card["training"]["selected"],
+            "best": card["training"]["best"], "first_loss": hist[0]["loss"] if hist else None,
+            "last_loss": hist[-1]["loss"] if hist else None,
+            "resumed_from": card["training"]["resumed_from"],
+            "random_weights": card["llm"]["random_weights"],
+            "n_predictions": int(len(read_table(pred_path, columns=["sample_id"]))),
+        }
+    write_json({"stage": "train", "experiments": summary}, out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2 or argv[0] != "train":
+        raise SystemExit("usage: python -m ecem.fame.stage train ARGS.json")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_train(**json.loads(Path(argv[1]).read_text()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""Input and params functions of the FAME-Net rules (workflow/rules/fame.smk), kept out of the
+.smk file: which upstream artifacts an experiment needs follows from its modalities."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+
+def uses_asr(experiment: Mapping[str, Any]) -> bool:
+    return bool(experiment["text"]) and experiment["text_source"] != "meld"
+
+
+def example_inputs(experiment: Mapping[str, Any], results: str, code: list[str]) -> dict[str, Any]:
+    """Inputs of rule fame_examples: only the feature/text artifacts the experiment's modalities use."""
+    inputs: dict[str, Any] = {
+        "annotations": f"{results}/ecem/annotations.parquet",
+        "clips": f"{results}/ecem/clips.parquet",
+        "utterances": f"{results}/ecem/utterances.parquet",
+        "code": code,
+    }
+    if experiment["video"]:
+        inputs["features"] = f"{results}/features/clip.parquet"
+    if experiment["face"]:
+        inputs["faces"] = f"{results}/features/face_summary.parquet"
+    if uses_asr(experiment):
+        inputs["transcripts"] = f"{results}/transcripts.parquet"
+    return inputs
+
+
+def features_input(experiment: Mapping[str, Any], results: str) -> list[str]:
+    return [f"{results}/features/clip.parquet"] if experiment["video"] else []
+
+
+def text_policy_param(experiment: Mapping[str, Any], config: Mapping[str, Any]) -> Any:
+    """The text_policy section, only for experiments that read ASR text (so editing it reruns
+    exactly those)."""
+    return config["text_policy"] if uses_asr(experiment) else None
+
+
+def by_experiment(experiments: Mapping[str, Any], fn: Callable[..., Any], *args: Any) -> Callable[[Any], Any]:
+    """A Snakemake input/params function: `fn(experiments[wildcards.experiment], *args)`."""
+    return lambda wildcards: fn(experiments[wildcards.experiment], *args)

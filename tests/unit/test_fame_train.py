@@ -1,0 +1,122 @@
+"""FAME-Net training: overfitting 8 samples, and exact resume after the job is killed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from ecem.fame.train import PAUSE_ENV, epoch_order, evaluate_loss, train
+from tests.conftest import REPO
+from tests.unit import fame_synthetic as syn
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny matrices: one thread is fastest and stays fast on a busy shared machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def llm_dir(tmp_path_factory):
+    return syn.build_llm(tmp_path_factory.mktemp("tiny-llm"))
+
+
+def test_tiny_run_overfits_eight_samples(llm_dir, tmp_path):
+    # A frozen random tiny LM has near-uniform logits whatever its input (RMSNorm bounds them), so
+    # the overfitting check trains the projector together with the LM head.
+    model, tok = syn.load_model(llm_dir)
+    assert model.set_trainable(["projector.*", "llm.lm_head.*"]) == ["llm.lm_head.weight", "projector.weight",
+                                                                      "projector.bias"]
+    ex, vids = syn.examples(tok, model.placeholder_id), syn.videos()
+    before = evaluate_loss(model, ex, vids, 8, tok.pad_token_id, torch.device("cpu"))
+    cfg = {**syn.TRAIN_CFG, "learning_rate": 3e-2, "epochs": 15, "per_device_batch_size": 4,
+           "save_steps": 100}
+    result = train(model, ex, [], vids, cfg, tmp_path / "ckpt", "fp", tok.pad_token_id)
+    after = evaluate_loss(model, ex, vids, 8, tok.pad_token_id, torch.device("cpu"))
+    assert result["steps"] == 30 and result["selected"] == "last"
+    assert after <= 0.5 * before, (before, after)
+    assert result["history"][-1]["loss"] < 0.5 * result["history"][0]["loss"]
+
+
+def test_epoch_order_is_seeded_and_shards_cover_the_epoch():
+    assert epoch_order(10, 1, 0, 0, 1) == epoch_order(10, 1, 0, 0, 1)
+    assert epoch_order(10, 1, 0, 0, 1) != epoch_order(10, 1, 1, 0, 1)
+    shards = [epoch_order(10, 1, 0, r, 3) for r in range(3)]
+    assert sorted(sum(shards, [])) == sorted(list(range(10)) + epoch_order(10, 1, 0, 0, 1)[:2])
+    assert len({len(s) for s in shards}) == 1
+
+
+def _run_child(tmp: Path, llm: Path, name: str, pause_at: int | None = None, kill: bool = False) -> Path:
+    args = {"llm": str(llm), "seed": 3, "ckpt_dir": str(tmp / f"{name}-ckpt"),
+            "out": str(tmp / f"{name}.safetensors")}
+    args_path = tmp / f"{name}.json"
+    args_path.write_text(json.dumps(args))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
+    env.pop(PAUSE_ENV, None)
+    if pause_at:
+        env[PAUSE_ENV] = str(pause_at)
+    log_path = tmp / f"{name}-{'killed' if kill else 'run'}.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "tests.unit.fame_synthetic", str(args_path)], cwd=REPO,
+                                env=env, stdout=log, stderr=subprocess.STDOUT)
+        if kill:
+            deadline = time.time() + 120
+            while "pausing" not in log_path.read_text():
+                assert proc.poll() is None, log_path.read_text()
+                assert time.time() < deadline, "child never reached the pause step"
+                time.sleep(0.2)
+            proc.send_signal(signal.SIGKILL)  # a real kill: no cleanup, no handler runs
+        rc = proc.wait(timeout=300)
+    if kill:
+        assert rc == -signal.SIGKILL
+    else:
+        assert rc == 0, log_path.read_text()
+    return log_path
+
+
+def test_killed_training_resumes_and_matches_an_uninterrupted_run(llm_dir, tmp_path):
+    # 6 train samples, batch 2 → 3 steps/epoch × 4 epochs = 12 steps; checkpoints at 3, 6, 9, 12.
+    _run_child(tmp_path, llm_dir, "straight")
+    _run_child(tmp_path, llm_dir, "broken", pause_at=8, kill=True)  # killed after step 8, last checkpoint 6
+    ckpts = sorted(p.name for p in (tmp_path / "broken-ckpt").glob("step-*"))
+    assert ckpts == ["step-00000003", "step-00000006"], ckpts
+    assert not (tmp_path / "broken.safetensors").exists()
+    log = _run_child(tmp_path, llm_dir, "broken").read_text()
+    assert "resuming from" in log and "step-00000006 (step 6 of 12)" in log
+    for name in ("broken", "straight"):  # both end at step 12
+        assert (tmp_path / f"{name}-ckpt" / "step-00000012").is_dir()
+    straight = load_file(str(tmp_path / "straight.safetensors"))
+    resumed = load_file(str(tmp_path / "broken.safetensors"))
+    assert sorted(straight) == sorted(resumed) == ["projector.bias", "projector.weight"]
+    for key in straight:
+        torch.testing.assert_close(resumed[key], straight[key], rtol=1e-6, atol=1e-7)
+    last_s = load_file(str(tmp_path / "straight-ckpt" / "step-00000012" / "trainable.safetensors"))
+    last_r = load_file(str(tmp_path / "broken-ckpt" / "step-00000012" / "trainable.safetensors"))
+    for key in last_s:
+        torch.testing.assert_close(last_r[key], last_s[key], rtol=1e-6, atol=1e-7)
+    # and training moved the weights away from their seeded initial values
+    initial = syn.load_model(llm_dir, seed=3)[0].projector.weight.detach()
+    assert not torch.allclose(last_s["projector.weight"], initial)
+
+
+def test_checkpoints_of_another_configuration_are_not_resumed(llm_dir, tmp_path):
+    model, tok = syn.load_model(llm_dir)
+    ex, vids = syn.examples(tok, model.placeholder_id), syn.videos()
+    cfg = {**syn.TRAIN_CFG, "epochs": 1}
+    train(model, ex[:6], [], vids, cfg, tmp_path / "ckpt", "fingerprint-A", tok.pad_token_id)
+    again = train(model, ex[:6], [], vids, cfg, tmp_path / "ckpt", "fingerprint-A", tok.pad_token_id)
+    assert again["resumed_from"] == "step-00000003" and again["history"][-1]["step"] == 3
+    other = train(model, ex[:6], [], vids, cfg, tmp_path / "ckpt", "fingerprint-B", tok.pad_token_id)
+    assert other["resumed_from"] is None

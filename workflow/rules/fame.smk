@@ -1,0 +1,159 @@
+# FAME-Net: the offline tiny LLM, then per experiment: examples (prompts) → train → generate.
+# Multi-GPU training: set train.num_gpus > 1; the same rule then runs `accelerate launch
+# --num_processes N --multi_gpu -m ecem.fame.stage train ...` (DDP, one process per GPU) and
+# declares resources gpu=N for the scheduler/profile (SLURM: map `gpu` to --gpus in the profile).
+import re
+from pathlib import Path
+
+from ecem.fame import workflow as fame_wf
+
+FAME = config["fame"]
+EXPERIMENTS = config["experiments"]
+RUNS = f"{RESULTS}/runs"
+FAME_EXPERIMENT = "|".join(re.escape(name) for name in EXPERIMENTS)
+FAME_LLM = FAME["llm"]
+FAME_LLM_INPUT = (
+    [FAME_LLM] if FAME["tiny_llm"] is not None or Path(FAME_LLM).exists() else []
+)
+FAME_OUTPUTS = [
+    *expand(f"{RUNS}/{{experiment}}/predictions.parquet", experiment=EXPERIMENTS),
+    f"{RESULTS}/quality/train.json",
+]
+
+
+if FAME["tiny_llm"] is not None:
+
+    rule tiny_llm:
+        input:
+            annotations=f"{RESULTS}/ecem/annotations.parquet",
+            utterances=f"{RESULTS}/ecem/utterances.parquet",
+            code=code("ecem.fame.tiny"),
+        output:
+            directory(FAME_LLM),
+        log:
+            f"{LOGS}/tiny_llm.log",
+        conda:
+            CONDA_ENV
+        resources:
+            mem_mb=2000,
+            runtime=10,
+        params:
+            fame={
+                "tiny_llm": FAME["tiny_llm"],
+                "prompt": {"video_placeholder": FAME["prompt"]["video_placeholder"]},
+            },
+        script:
+            "../scripts/fame_tiny_llm.py"
+
+
+rule fame_examples:
+    input:
+        unpack(
+            fame_wf.by_experiment(
+                EXPERIMENTS,
+                fame_wf.example_inputs,
+                RESULTS,
+                code("ecem.fame.prompt", "ecem.fame.stage"),
+            )
+        ),
+    output:
+        f"{RUNS}/{{experiment}}/examples.parquet",
+    log:
+        f"{LOGS}/fame_examples/{{experiment}}.log",
+    wildcard_constraints:
+        experiment=FAME_EXPERIMENT,
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        experiment=lambda w: EXPERIMENTS[w.experiment],
+        prompt=FAME["prompt"],
+        text_policy=fame_wf.by_experiment(
+            EXPERIMENTS, fame_wf.text_policy_param, config
+        ),
+    script:
+        "../scripts/fame_examples.py"
+
+
+rule fame_train:
+    input:
+        examples=rules.fame_examples.output[0],
+        features=fame_wf.by_experiment(EXPERIMENTS, fame_wf.features_input, RESULTS),
+        llm=FAME_LLM_INPUT,
+        code=code(
+            "ecem.fame.model", "ecem.fame.data", "ecem.fame.train", "ecem.fame.stage"
+        ),
+    output:
+        model=f"{RUNS}/{{experiment}}/model.safetensors",
+        card=f"{RUNS}/{{experiment}}/run_card.json",
+    log:
+        f"{LOGS}/fame_train/{{experiment}}.log",
+    benchmark:
+        f"{BENCHMARKS}/fame_train/{{experiment}}.tsv"
+    wildcard_constraints:
+        experiment=FAME_EXPERIMENT,
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=config["train"]["mem_mb"],
+        runtime=config["train"]["runtime"],
+        gpu=config["train"]["num_gpus"],
+    params:
+        fame={k: v for k, v in FAME.items() if k != "tiny_llm"},
+        train=config["train"],
+        ckpt_dir=f"{RUNS}/{{experiment}}/checkpoints",
+    script:
+        "../scripts/fame_train.py"
+
+
+rule fame_generate:
+    input:
+        examples=rules.fame_examples.output[0],
+        features=fame_wf.by_experiment(EXPERIMENTS, fame_wf.features_input, RESULTS),
+        llm=FAME_LLM_INPUT,
+        model=rules.fame_train.output.model,
+        code=code("ecem.fame.model", "ecem.fame.data", "ecem.fame.generate"),
+    output:
+        f"{RUNS}/{{experiment}}/predictions.parquet",
+    log:
+        f"{LOGS}/fame_generate/{{experiment}}.log",
+    benchmark:
+        f"{BENCHMARKS}/fame_generate/{{experiment}}.tsv"
+    wildcard_constraints:
+        experiment=FAME_EXPERIMENT,
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=config["train"]["mem_mb"],
+        runtime=config["train"]["runtime"],
+        gpu=config["generate"]["num_gpus"],
+    params:
+        fame={k: v for k, v in FAME.items() if k != "tiny_llm"},
+        generate=config["generate"],
+        max_length=config["train"]["max_length"],
+    script:
+        "../scripts/fame_generate.py"
+
+
+rule fame_quality:
+    input:
+        cards=expand(rules.fame_train.output.card, experiment=EXPERIMENTS),
+        predictions=expand(rules.fame_generate.output[0], experiment=EXPERIMENTS),
+        examples=expand(rules.fame_examples.output[0], experiment=EXPERIMENTS),
+    output:
+        f"{RESULTS}/quality/train.json",
+    log:
+        f"{LOGS}/fame_quality.log",
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        experiments=list(EXPERIMENTS),
+    script:
+        "../scripts/fame_quality.py"
