@@ -16,6 +16,7 @@ include: "workflow/rules/transcribe.smk"
 include: "workflow/rules/features_clip.smk"
 include: "workflow/rules/features_faces.smk"
 include: "workflow/rules/fame.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 rule all:
@@ -26,3 +27,4 @@ rule all:
         CLIP_OUTPUTS,
         FACES_OUTPUTS,
         FAME_OUTPUTS,
+        EVALUATE_OUTPUTS,

@@ -132,3 +132,9 @@ def test_editing_the_split_reruns_the_split_but_not_rendering(demo_run, tmp_path
     jobs = planned_jobs(demo_run, "--configfile",
                         str(write_config(tmp_path / "d.yaml", {"dataset": {"dedup": {"search_frames": 2}}})))
     assert jobs.get("render_clips") == 2 and "split_samples" not in jobs
+
+
+def test_annotations_need_no_videos(demo_run):
+    # Building the annotation table touches only the CSVs and the JSON, not probing or rendering.
+    jobs = planned_jobs(demo_run, "--forcerun", "resolve_annotations", "results/ecem/annotations.parquet")
+    assert set(jobs) == {"resolve_annotations", "split_samples"}

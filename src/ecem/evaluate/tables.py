@@ -1,0 +1,208 @@
+"""The paper's result tables (Markdown + CSV, every number with its 95% CI).
+
+- Table 2: every run (FAME-Net experiments, then baselines) × the seven metrics.
+- Table 3: FAME-Net ablations, labelled by modality (V, V+E, V+T, V+T+E) from each run card.
+- Table 4: text source (MELD text vs. WhisperX transcripts) for the experiments that use text.
+- Paired: each run minus the reference run, paired bootstrap over their common samples.
+A run's modalities come from its run card (`config.experiment`), never from another stage's
+config; a run without a card (a baseline) appears only in Table 2 and the paired table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ecem.evaluate.metrics import METRICS
+
+TEXT_SOURCES = {
+    "meld": "MELD text",
+    "asr": "WhisperX text",
+    "asr_if_confident": "WhisperX text (if confident)",
+}
+
+
+def load_metrics(paths: Sequence[str | Path]) -> dict[str, dict[str, Any]]:
+    """run name → metrics.json content, in the given order."""
+    out = {}
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        out[data["run"]] = data
+    return out
+
+
+def load_card(path: str | Path | None) -> dict[str, Any] | None:
+    if path is None or not Path(path).is_file():
+        return None
+    return json.loads(Path(path).read_text())
+
+
+def modalities_of(card: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The experiment's modality flags recorded in its run card, if any."""
+    if not card:
+        return None
+    exp = (card.get("config") or {}).get("experiment")
+    if isinstance(exp, Mapping) and {"video", "text", "face"} <= set(exp):
+        return dict(exp)
+    return None
+
+
+def modality_label(mod: Mapping[str, Any]) -> str:
+    parts = [
+        p for p, flag in (("V", mod.get("video")), ("T", mod.get("text")), ("E", mod.get("face"))) if flag
+    ]
+    return "+".join(parts) or "none"
+
+
+def fmt(value: float | None, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+def cell(entry: Mapping[str, Any]) -> str:
+    if entry.get("status") != "ok":
+        return "unavailable"
+    return f"{fmt(entry['value'])} [{fmt(entry['ci_low'])}, {fmt(entry['ci_high'])}]"
+
+
+def metric_rows(
+    runs: Mapping[str, Mapping[str, Any]], labels: Mapping[str, dict[str, str]] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(display frame for Markdown, numeric frame for CSV) with one row per run."""
+    disp, num = [], []
+    for name, data in runs.items():
+        extra = dict((labels or {}).get(name, {}))
+        d = {**extra, "run": name, "kind": data.get("kind", ""), "n": data["n_samples"]}
+        r = dict(d, n_empty=data["n_empty_predictions"], n_missing=data["n_missing"])
+        for key, title in METRICS.items():
+            entry = data["metrics"].get(key)
+            if entry is None:
+                continue
+            d[title] = cell(entry)
+            r[f"{key}"] = entry.get("value")
+            r[f"{key}_ci_low"] = entry.get("ci_low")
+            r[f"{key}_ci_high"] = entry.get("ci_high")
+            r[f"{key}_status"] = entry.get("status")
+        disp.append(d)
+        num.append(r)
+    return pd.DataFrame(disp), pd.DataFrame(num)
+
+
+def to_markdown(df: pd.DataFrame, title: str, notes: Sequence[str] = ()) -> str:
+    lines = [f"## {title}", ""]
+    if df.empty:
+        lines.append("_No runs for this table in the current configuration._")
+    else:
+        cols = list(df.columns)
+        lines.append("| " + " | ".join(cols) + " |")
+        lines.append("|" + "|".join("---" for _ in cols) + "|")
+        for row in df.itertuples(index=False):
+            lines.append("| " + " | ".join(str(v) for v in row) + " |")
+    lines += [""] + [f"- {n}" for n in notes]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def build_tables(
+    runs: Mapping[str, Mapping[str, Any]],
+    cards: Mapping[str, Mapping[str, Any] | None],
+    paired: pd.DataFrame | None = None,
+) -> dict[str, tuple[pd.DataFrame, pd.DataFrame, str]]:
+    """name → (display frame, numeric frame, Markdown) for table2/table3/table4/paired."""
+    notes = settings_notes(runs)
+    out = {}
+    d, n = metric_rows(runs)
+    out["table2"] = (d, n, to_markdown(d, "Table 2: all runs (value [95% CI])", notes))
+
+    mods = {name: modalities_of(cards.get(name)) for name in runs}
+    ablation = {k: v for k, v in runs.items() if mods[k] is not None}
+    labels = {
+        k: {
+            "modalities": modality_label(mods[k]),
+            "text source": TEXT_SOURCES.get(mods[k].get("text_source"), str(mods[k].get("text_source"))),
+        }
+        for k in ablation
+    }
+    order = {"V": 0, "V+E": 1, "V+T": 2, "V+T+E": 3}
+    ablation = dict(
+        sorted(ablation.items(), key=lambda kv: (order.get(labels[kv[0]]["modalities"], 9), kv[0]))
+    )
+    d, n = metric_rows(ablation, labels)
+    out["table3"] = (
+        d,
+        n,
+        to_markdown(d, "Table 3: ablations by modality (V video, T text, E facial emotion)", notes),
+    )
+    text_runs = {k: v for k, v in ablation.items() if mods[k].get("text")}
+    text_runs = dict(
+        sorted(
+            text_runs.items(),
+            key=lambda kv: (labels[kv[0]]["modalities"], mods[kv[0]].get("text_source") != "meld", kv[0]),
+        )
+    )
+    d, n = metric_rows(text_runs, labels)
+    out["table4"] = (
+        d,
+        n,
+        to_markdown(d, "Table 4: text source (MELD text vs. WhisperX transcripts)", notes),
+    )
+    if paired is not None:
+        disp = paired.copy()
+        if not disp.empty:
+            disp["difference [95% CI]"] = [
+                f"{fmt(a)} [{fmt(b)}, {fmt(c)}]"
+                for a, b, c in zip(disp["difference"], disp["ci_low"], disp["ci_high"])
+            ]
+            disp["p"] = [fmt(p, 3) for p in disp["p_value"]]
+            disp = disp[["run", "reference", "metric", "n", "difference [95% CI]", "p"]]
+        out["paired"] = (
+            disp,
+            paired,
+            to_markdown(
+                disp,
+                "Paired bootstrap: run − reference on common samples",
+                ["Two-sided p: twice the smaller share of resampled differences on either side of 0."],
+            ),
+        )
+    return out
+
+
+def settings_notes(runs: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    notes: dict[str, str] = {}
+    for data in runs.values():
+        for key, entry in data["metrics"].items():
+            notes.setdefault(
+                key,
+                f"{METRICS.get(key, key)}: {entry['settings']}"
+                + (f" — {entry['reason']}" if entry.get("reason") else ""),
+            )
+        notes.setdefault(
+            "_split",
+            f"Evaluated splits: {', '.join(data.get('splits', []))}; n = samples scored, "
+            "n_empty = empty predictions (scored, not dropped).",
+        )
+    return list(notes.values())
+
+
+def write_tables(
+    tables: Mapping[str, tuple[pd.DataFrame, pd.DataFrame, str]], out_dir: str | Path
+) -> list[Path]:
+    from ecem.artifacts import atomic_path
+
+    out_dir = Path(out_dir)
+    written = []
+    for name, (_, numeric, md) in tables.items():
+        for suffix, writer in (
+            (".md", lambda p: p.write_text(md)),
+            (".csv", lambda p: numeric.to_csv(p, index=False)),
+        ):
+            path = out_dir / f"{name}{suffix}"
+            with atomic_path(path) as tmp:
+                writer(tmp)
+            written.append(path)
+    return written

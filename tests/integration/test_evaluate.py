@@ -1,0 +1,140 @@
+"""The evaluate stage on the demo run: metrics with CIs per run, tables, report, rating sheets."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from ecem.artifacts import read_table
+from tests.conftest import REPO, run_snakemake
+
+
+@pytest.fixture(scope="module")
+def config() -> dict:
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def runs(config) -> list[str]:
+    baselines = [b for b, c in config["baselines"].items() if c["kind"] != "video_llm"]
+    return list(config.get("experiments", {})) + baselines
+
+
+def test_every_run_has_every_metric_with_settings_and_ci(demo_run: Path, runs, config):
+    ann = read_table(demo_run / "results/ecem/annotations.parquet")
+    expected = set(ann.loc[ann["split"].isin(config["evaluate"]["splits"]), "sample_id"])
+    for run in runs:
+        data = json.loads((demo_run / f"results/runs/{run}/metrics.json").read_text())
+        preds = read_table(demo_run / f"results/runs/{run}/predictions.parquet")
+        scored = set(preds["sample_id"]) & expected
+        assert data["n_samples"] == len(scored) > 0
+        assert data["n_missing"] == len(expected) - len(scored)
+        assert data["n_empty_predictions"] == int(
+            (
+                preds.set_index("sample_id").loc[sorted(scored), "prediction"].fillna("").str.strip() == ""
+            ).sum()
+        )
+        m = data["metrics"]
+        assert set(m) == set(config["evaluate"]["metrics"])
+        assert m["bleurt"]["status"] == "unavailable" and m["bleurt"]["value"] is None
+        for key, entry in m.items():
+            assert entry["settings"], key
+            if key != "bleurt":
+                assert entry["status"] == "ok", (run, key)
+                assert entry["ci_low"] - 1e-9 <= entry["value"] <= entry["ci_high"] + 1e-9, (run, key)
+        assert "all-MiniLM-L6-v2" in m["bertscore"]["settings"]
+
+
+def test_baselines_predict_every_evaluated_sample(demo_run: Path, config):
+    ann = read_table(demo_run / "results/ecem/annotations.parquet")
+    expected = sorted(ann.loc[ann["split"].isin(config["evaluate"]["splits"]), "sample_id"])
+    train_causes = set(ann.loc[ann["split"] == "train", "cause"])
+    for name in ("template", "retrieval"):
+        preds = read_table(demo_run / f"results/runs/{name}/predictions.parquet")
+        assert sorted(preds["sample_id"]) == expected
+        assert (preds["prediction"].str.len() > 0).all()
+    retr = read_table(demo_run / "results/runs/retrieval/predictions.parquet")
+    src = ann.set_index("sample_id")
+    for row in retr.itertuples():
+        s = src.loc[row.retrieved_from]
+        assert s["split"] == "train" and s["cause"] in train_causes
+        assert (s["meld_split"], s["dialogue_id"]) != (
+            src.loc[row.sample_id, "meld_split"],
+            src.loc[row.sample_id, "dialogue_id"],
+        )
+
+
+def test_tables_list_every_run(demo_run: Path, runs, config):
+    t2 = pd.read_csv(demo_run / "results/tables/table2.csv")
+    assert t2["run"].tolist() == runs
+    md = (demo_run / "results/tables/table2.md").read_text()
+    assert all(f"| {r} |" in md for r in runs)
+    paired = pd.read_csv(demo_run / "results/tables/paired.csv")
+    ref = config["evaluate"]["paired_reference"]
+    assert set(paired["run"]) == set(runs) - {ref} and set(paired["reference"]) == {ref}
+    for name in ("table3", "table4"):
+        assert (demo_run / f"results/tables/{name}.md").read_text().startswith("## Table")
+
+
+class _Collector(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tables, self.images, self.headers = 0, [], []
+        self._h = False
+
+    def handle_starttag(self, tag, attrs):
+        self.tables += tag == "table"
+        if tag == "img":
+            self.images.append(dict(attrs)["src"])
+        self._h = tag in ("h2", "h3")
+
+    def handle_data(self, data):
+        if self._h:
+            self.headers.append(data.strip())
+            self._h = False
+
+
+def test_report_has_tables_embedded_figures_and_gallery(demo_run: Path, runs):
+    page = (demo_run / "results/report.html").read_text()
+    p = _Collector()
+    p.feed(page)
+    assert p.images and all(src.startswith("data:image/png;base64,") for src in p.images)
+    sizes = [Image.open(io.BytesIO(base64.b64decode(s.split(",", 1)[1]))).size for s in p.images]
+    assert len(sizes) >= 2 + 4  # Figures 3 and 4, plus keyframes of at least one gallery sample
+    assert "Table 2: all runs" in p.headers and "Data quality by stage" in " ".join(p.headers)
+    assert p.tables >= 5
+    for run in runs:
+        assert f">{run}<" in page
+    assert "These are not paper results" in page  # the demo always has stand-ins (MiniLM, no BLEURT)
+    assert "test/dia0_utt2" in page  # the demo's one test sample is in the gallery
+
+
+def test_rating_sheet_is_blinded(demo_run: Path, runs):
+    sheet = pd.read_csv(demo_run / "results/human_eval/sheet.csv")
+    key = pd.read_csv(demo_run / "results/human_eval/key.csv")
+    assert "run" not in sheet.columns and set(key["run"]) <= set(runs)
+    assert sheet["item_id"].tolist() == key["item_id"].tolist()
+    html = (demo_run / "results/human_eval/sheet.html").read_text()
+    assert all(i in html for i in sheet["item_id"])
+
+
+def _planned_jobs(demo_run: Path, *args: str) -> set[str]:
+    out = run_snakemake(demo_run, "-n", *args).stdout
+    return set(re.findall(r"^(?:local)?rule (\w+):", out, flags=re.M)) - {"all"}
+
+
+def test_editing_report_config_reruns_only_the_report(demo_run: Path, tmp_path: Path):
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(yaml.safe_dump({"evaluate": {"report": {"title": "Edited title"}}}))
+    before = _planned_jobs(demo_run)  # normally nothing; compared so unrelated reruns do not count
+    after = _planned_jobs(demo_run, "--configfile", str(edited))
+    assert "evaluate_report" in after and after - before <= {"evaluate_report"}

@@ -1,0 +1,202 @@
+# The evaluate stage: baselines, metrics with bootstrap CIs per run, the paper's tables, the HTML
+# report and human-evaluation sheets. Runs = FAME-Net experiments (config `experiments:`) +
+# baselines (config `baselines:`); both write results/runs/{run}/predictions.parquet.
+from ecem.evaluate.rules import names_regex, optional_stage_outputs
+
+EVAL_DIR = f"{RESULTS}/runs"
+TABLES = f"{RESULTS}/tables"
+HUMAN = f"{RESULTS}/human_eval"
+EXPERIMENT_RUNS = list(config.get("experiments", {}))
+RUN_BASELINES = [
+    b
+    for b, c in config["baselines"].items()
+    if c["kind"] in ("template", "retrieval", "zero_shot")
+]
+UNRUN_BASELINES = {
+    b: f"{c['kind']} baseline with {c['model']}: configured and validated, not run by this pipeline"
+    for b, c in config["baselines"].items()
+    if c["kind"] == "video_llm"
+}
+EVAL_RUNS = EXPERIMENT_RUNS + RUN_BASELINES
+if set(EXPERIMENT_RUNS) & set(config["baselines"]):
+    raise WorkflowError(
+        f"names used both as experiments and baselines: {sorted(set(EXPERIMENT_RUNS) & set(config['baselines']))}"
+    )
+EVAL_CFG = config["evaluate"]
+METRICS_CFG = {
+    k: EVAL_CFG[k]
+    for k in (
+        "splits",
+        "metrics",
+        "device",
+        "bootstrap",
+        "bertscore",
+        "sem_sim",
+        "bleurt",
+    )
+}
+TABLE_NAMES = ["table2", "table3", "table4", "paired"]
+EVALUATE_OUTPUTS = [
+    *expand(f"{TABLES}/{{table}}.{{ext}}", table=TABLE_NAMES, ext=["md", "csv"]),
+    f"{RESULTS}/report.html",
+    f"{HUMAN}/sheet.csv",
+]
+if EVAL_CFG["human_eval"]["filled"]:
+    EVALUATE_OUTPUTS.append(f"{TABLES}/table5.md")
+
+
+rule evaluate_baseline:
+    input:
+        annotations=f"{RESULTS}/ecem/annotations.parquet",
+        code=code("ecem.evaluate.baselines", "ecem.evaluate.stage"),
+    output:
+        f"{EVAL_DIR}/{{baseline}}/predictions.parquet",
+    log:
+        f"{LOGS}/evaluate_baseline/{{baseline}}.log",
+    wildcard_constraints:
+        baseline=names_regex(RUN_BASELINES),
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        cfg=lambda w: config["baselines"][w.baseline],
+        splits=EVAL_CFG["splits"],
+    script:
+        "../scripts/evaluate_baseline.py"
+
+
+rule evaluate_metrics:
+    input:
+        predictions=f"{EVAL_DIR}/{{run}}/predictions.parquet",
+        annotations=f"{RESULTS}/ecem/annotations.parquet",
+        code=code(
+            "ecem.evaluate.metrics", "ecem.evaluate.bootstrap", "ecem.evaluate.stage"
+        ),
+    output:
+        scores=f"{EVAL_DIR}/{{run}}/scores.parquet",
+        metrics=f"{EVAL_DIR}/{{run}}/metrics.json",
+    log:
+        f"{LOGS}/evaluate_metrics/{{run}}.log",
+    benchmark:
+        f"{BENCHMARKS}/evaluate_metrics/{{run}}.tsv"
+    wildcard_constraints:
+        run=names_regex(EVAL_RUNS),
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=1 if EVAL_CFG["device"].startswith("cuda") else 0,
+    params:
+        cfg=METRICS_CFG,
+    script:
+        "../scripts/evaluate_metrics.py"
+
+
+rule evaluate_tables:
+    input:
+        metrics=expand(rules.evaluate_metrics.output.metrics, run=EVAL_RUNS),
+        scores=expand(rules.evaluate_metrics.output.scores, run=EVAL_RUNS),
+        cards=expand(f"{EVAL_DIR}/{{run}}/run_card.json", run=EXPERIMENT_RUNS),
+        code=code("ecem.evaluate.tables", "ecem.evaluate.stage"),
+    output:
+        expand(f"{TABLES}/{{table}}.{{ext}}", table=TABLE_NAMES, ext=["md", "csv"]),
+    log:
+        f"{LOGS}/evaluate_tables.log",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        runs=EVAL_RUNS,
+        experiments=EXPERIMENT_RUNS,
+        cfg={**METRICS_CFG, "paired_reference": EVAL_CFG["paired_reference"]},
+    script:
+        "../scripts/evaluate_tables.py"
+
+
+rule evaluate_report:
+    input:
+        metrics=expand(rules.evaluate_metrics.output.metrics, run=EVAL_RUNS),
+        predictions=expand(f"{EVAL_DIR}/{{run}}/predictions.parquet", run=EVAL_RUNS),
+        cards=expand(f"{EVAL_DIR}/{{run}}/run_card.json", run=EXPERIMENT_RUNS),
+        tables=rules.evaluate_tables.output,
+        annotations=f"{RESULTS}/ecem/annotations.parquet",
+        clips=f"{RESULTS}/ecem/clips.parquet",
+        dataset_quality=f"{RESULTS}/ecem/quality.json",
+        optional=lambda w: optional_stage_outputs(workflow.rules),
+        code=code("ecem.evaluate.report", "ecem.evaluate.tables", "ecem.evaluate.rules"),
+    output:
+        f"{RESULTS}/report.html",
+    log:
+        f"{LOGS}/evaluate_report.log",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        runs=EVAL_RUNS,
+        experiments=EXPERIMENT_RUNS,
+        cfg=EVAL_CFG["report"],
+        splits=EVAL_CFG["splits"],
+        unrun=UNRUN_BASELINES,
+        demo=config["demo"]["enabled"],
+    script:
+        "../scripts/evaluate_report.py"
+
+
+rule human_eval_sheet:
+    input:
+        predictions=expand(
+            f"{EVAL_DIR}/{{run}}/predictions.parquet",
+            run=EVAL_CFG["human_eval"]["runs"] or EVAL_RUNS,
+        ),
+        annotations=f"{RESULTS}/ecem/annotations.parquet",
+        code=code("ecem.evaluate.human_eval"),
+    output:
+        sheet=f"{HUMAN}/sheet.csv",
+        html=f"{HUMAN}/sheet.html",
+        key=f"{HUMAN}/key.csv",
+    log:
+        f"{LOGS}/human_eval_sheet.log",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        runs=EVAL_CFG["human_eval"]["runs"] or EVAL_RUNS,
+        cfg={k: v for k, v in EVAL_CFG["human_eval"].items() if k != "filled"},
+        splits=EVAL_CFG["splits"],
+    script:
+        "../scripts/evaluate_human_sheet.py"
+
+
+rule human_eval_table:
+    input:
+        filled=EVAL_CFG["human_eval"]["filled"],
+        key=rules.human_eval_sheet.output.key,
+        code=code("ecem.evaluate.human_eval"),
+    output:
+        md=f"{TABLES}/table5.md",
+        csv=f"{TABLES}/table5.csv",
+        agreement=f"{TABLES}/table5_agreement.csv",
+    log:
+        f"{LOGS}/human_eval_table.log",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/evaluate_human_table.py"
