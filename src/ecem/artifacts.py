@@ -23,6 +23,13 @@ import pyarrow.parquet as pq
 METADATA_KEY = b"ecem"
 
 
+def _default_file_mode() -> int:
+    """What `open()` would give a new file under the process umask (mkstemp gives 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
@@ -33,6 +40,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.is_file():
+            os.chmod(tmp_path, _default_file_mode())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():

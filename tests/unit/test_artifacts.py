@@ -33,3 +33,8 @@ def test_foreign_parquet_has_no_metadata(tmp_path):
     pd.DataFrame({"a": [1]}).to_parquet(tmp_path / "f.parquet")
     with pytest.raises(ValueError, match="no ECEM stage metadata"):
         read_metadata(tmp_path / "f.parquet")
+
+
+def test_artifacts_get_ordinary_permissions(tmp_path):
+    write_json({"a": 1}, tmp_path / "a.json")
+    assert (tmp_path / "a.json").stat().st_mode & 0o044 == 0o044  # group/other can read
