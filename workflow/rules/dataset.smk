@@ -22,6 +22,7 @@ rule resolve_annotations:
         f"{LOGS}/resolve_annotations.log",
     conda:
         CONDA_ENV
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
@@ -42,6 +43,7 @@ rule split_samples:
         f"{LOGS}/split_samples.log",
     conda:
         CONDA_ENV
+    threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
@@ -113,6 +115,7 @@ rule gather_clips:
         f"{LOGS}/gather_clips.log",
     conda:
         CONDA_ENV
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=5,
@@ -134,6 +137,7 @@ rule dataset_quality:
         f"{LOGS}/dataset_quality.log",
     conda:
         CONDA_ENV
+    threads: 1
     resources:
         mem_mb=1000,
         runtime=5,

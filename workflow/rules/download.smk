@@ -10,6 +10,7 @@ if not config["demo"]["enabled"] and config["meld"]["download"]["url"]:
             f"{LOGS}/download_meld.log",
         conda:
             CONDA_ENV
+        threads: 1
         resources:
             mem_mb=2000,
             runtime=240,
@@ -29,6 +30,7 @@ if not config["demo"]["enabled"] and config["ecem"]["download"]["url"]:
             f"{LOGS}/download_ecem.log",
         conda:
             CONDA_ENV
+        threads: 1
         resources:
             mem_mb=500,
             runtime=10,

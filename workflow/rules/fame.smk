@@ -34,6 +34,7 @@ if FAME["tiny_llm"] is not None:
             f"{LOGS}/tiny_llm.log",
         conda:
             CONDA_ENV
+        threads: 1
         resources:
             mem_mb=2000,
             runtime=10,
@@ -64,6 +65,7 @@ rule fame_examples:
         experiment=FAME_EXPERIMENT,
     conda:
         CONDA_ENV
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
@@ -150,6 +152,7 @@ rule fame_quality:
         f"{LOGS}/fame_quality.log",
     conda:
         CONDA_ENV
+    threads: 1
     resources:
         mem_mb=1000,
         runtime=5,

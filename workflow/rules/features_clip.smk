@@ -24,6 +24,7 @@ if clip_wf.builds_tiny(CLIP_CFG):
             f"{LOGS}/build_tiny_clip.log",
         conda:
             CONDA_ENV
+        threads: 1
         resources:
             mem_mb=1000,
             runtime=5,
@@ -76,6 +77,7 @@ rule clip_features:
         f"{LOGS}/clip_features.log",
     conda:
         CONDA_ENV
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=30,

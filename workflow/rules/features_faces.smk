@@ -57,6 +57,7 @@ rule faces_gather:
         f"{LOGS}/faces_gather.log",
     conda:
         CONDA_ENV
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=5,
@@ -77,6 +78,7 @@ rule face_summary:
         f"{LOGS}/face_summary.log",
     conda:
         CONDA_ENV
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=5,

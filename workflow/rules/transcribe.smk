@@ -47,6 +47,7 @@ rule gather_transcripts:
         f"{LOGS}/gather_transcripts.log",
     conda:
         CONDA_ENV
+    threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
@@ -65,6 +66,7 @@ rule transcribe_quality:
         f"{LOGS}/transcribe_quality.log",
     conda:
         CONDA_ENV
+    threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
