@@ -40,19 +40,21 @@ def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
     return jobs
 
 
+def deep_merge(base: dict, over: dict) -> dict:
+    """Merge `over` into `base` in place, as Snakemake merges a --configfile over config.yaml."""
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            deep_merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
 def write_config(path: Path, edit: dict) -> Path:
     """Write the demo config with `edit` deep-merged over it (for dry-run rerun checks)."""
     import yaml
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())
-
-    def merge(base: dict, over: dict) -> None:
-        for key, value in over.items():
-            if isinstance(value, dict) and isinstance(base.get(key), dict):
-                merge(base[key], value)
-            else:
-                base[key] = value
-
-    merge(config, edit)
+    deep_merge(config, edit)
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from ecem.config import ConfigError, load_schema, validate_config
-from tests.conftest import REPO
+from tests.conftest import REPO, deep_merge
 
 SCHEMAS = REPO / "workflow" / "schemas" / "config"
 
@@ -62,15 +62,6 @@ def test_local_refs_resolve_inside_their_section(demo_config):
 
 def test_paper_config_merged_over_the_demo_is_valid(demo_config):
     # Snakemake merges --configfile values over config.yaml; the result must validate.
-    paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
-
-    def merge(base: dict, over: dict) -> None:
-        for key, value in over.items():
-            if isinstance(value, dict) and isinstance(base.get(key), dict):
-                merge(base[key], value)
-            else:
-                base[key] = value
-
-    merge(demo_config, paper)
+    deep_merge(demo_config, yaml.safe_load((REPO / "config" / "paper.yaml").read_text()))
     validate_config(demo_config, SCHEMAS)
     assert demo_config["demo"]["enabled"] is False and demo_config["transcribe"]["model"] == "large-v2"
