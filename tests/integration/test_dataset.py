@@ -136,5 +136,6 @@ def test_editing_the_split_reruns_the_split_but_not_rendering(demo_run, tmp_path
 
 def test_annotations_need_no_videos(demo_run):
     # Building the annotation table touches only the CSVs and the JSON, not probing or rendering.
-    jobs = planned_jobs(demo_run, "--forcerun", "resolve_annotations", "results/ecem/annotations.parquet")
+    # (targets go before --forcerun, which takes several values)
+    jobs = planned_jobs(demo_run, "results/ecem/annotations.parquet", "--forcerun", "resolve_annotations")
     assert set(jobs) == {"resolve_annotations", "split_samples"}

@@ -74,9 +74,10 @@ def load_script(path: str | Path | None = None) -> dict[str, Any]:
 
 def _face_plans(n_faces: int, ordinal: int, height: int) -> list[FacePlan]:
     plans = [FacePlan(x_phase=(0.17 * ordinal) % 1.0, y=height * 0.45, speed_px=3.0, scale=0.62)]
-    if n_faces >= 2:
-        plans.append(FacePlan(x_phase=(0.17 * ordinal + 0.5) % 1.0, y=height * 0.45,
-                              speed_px=2.0, scale=0.55, mirrored=True))
+    if n_faces >= 2:  # the first face high, the second low: two people side by side, never occluding
+        plans = [FacePlan(x_phase=(0.17 * ordinal) % 1.0, y=height * 0.3, speed_px=3.0, scale=0.6),
+                 FacePlan(x_phase=(0.17 * ordinal + 0.5) % 1.0, y=height * 0.78, speed_px=2.0,
+                          scale=0.5, mirrored=True)]
     return plans[:n_faces]
 
 
