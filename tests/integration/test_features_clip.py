@@ -88,9 +88,10 @@ def test_rerun_gives_identical_bytes(in_demo: Path, clip_cfg: dict, tmp_path: Pa
 def test_segments_agree_with_rendered_clip_sampling(in_demo: Path, clip_cfg: dict, tmp_path: Path) -> None:
     """Same frame positions; tokens differ only by the rendered clip's re-encoding (crf 18).
 
-    Tolerance: every token's cosine similarity ≥ 0.99 and the median relative L2 error ≤ 0.05
-    (measured on the demo: min cosine ≈ 0.995, worst relative error ≈ 0.10 on single tokens of
-    the tiny random model, which amplifies pixel noise more than a trained CLIP would).
+    Tolerance: every token's cosine similarity ≥ 0.98 and the median relative L2 error ≤ 0.05
+    (measured on the demo: min cosine 0.986-0.995 depending on the corpus render, worst relative
+    error ≈ 0.10 on single tokens of the tiny random model, which amplifies pixel noise more than a
+    trained CLIP would). The frames behind every sample's positions are checked in pixel space.
     """
     cfg = {**{k: v for k, v in clip_cfg.items() if k != "tiny"}, "sampling": "rendered_clip"}
     out = tmp_path / "rendered.parquet"
@@ -105,21 +106,21 @@ def test_segments_agree_with_rendered_clip_sampling(in_demo: Path, clip_cfg: dic
         assert list(seg.loc[sid, "frame_positions"]) == list(ren.loc[sid, "frame_positions"])
         x, y = a[sid].astype(np.float64), b[sid].astype(np.float64)
         cos = (x * y).sum(1) / np.linalg.norm(x, axis=1) / np.linalg.norm(y, axis=1)
-        assert cos.min() >= 0.99, (sid, cos.min())
+        assert cos.min() >= 0.98, (sid, cos.min())
         rel_all.extend(np.linalg.norm(x - y, axis=1) / np.linalg.norm(y, axis=1))
     assert np.median(rel_all) <= 0.05
 
-    # the pixels behind one sample's positions are the same frames (up to re-encoding noise)
+    # the pixels behind every sample's positions are the same frames (up to re-encoding noise)
     clips = read_table("results/ecem/clips.parquet")
     segments = read_table("results/ecem/segments.parquet")
     s_plans, _ = plan_samples(clips, segments, clip_cfg["num_frames"], "segments")
     r_plans, _ = plan_samples(clips, segments, clip_cfg["num_frames"], "rendered_clip")
-    sp = next(p for p in s_plans if p.sample_id == "train/dia0_utt5")
-    rp = next(p for p in r_plans if p.sample_id == "train/dia0_utt5")
-    rendered = decode_frames(rp.picks[0][0], sorted({k for _, k in rp.picks}))
-    pos_index = {k: i for i, k in enumerate(sorted({k for _, k in rp.picks}))}
-    diffs = []
-    for (src, k), (_, pos) in zip(sp.picks, rp.picks):
-        source = decode_frames(src, [k])[0].astype(np.int16)
-        diffs.append(np.abs(source - rendered[pos_index[pos]]).mean())
-    assert max(diffs) < 3.0, max(diffs)  # mean absolute pixel difference, 0..255 scale
+    for rp in r_plans:
+        sp = next(p for p in s_plans if p.sample_id == rp.sample_id)
+        rendered = decode_frames(rp.picks[0][0], sorted({k for _, k in rp.picks}))
+        pos_index = {k: i for i, k in enumerate(sorted({k for _, k in rp.picks}))}
+        diffs = []
+        for (src, k), (_, pos) in zip(sp.picks, rp.picks):
+            source = decode_frames(src, [k])[0].astype(np.int16)
+            diffs.append(np.abs(source - rendered[pos_index[pos]]).mean())
+        assert max(diffs) < 3.0, (rp.sample_id, max(diffs))  # mean abs. pixel difference, 0..255
