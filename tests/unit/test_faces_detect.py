@@ -19,13 +19,7 @@ MTCNN_CFG = {"name": "mtcnn", "score_threshold": 0.9, "nms_iou": 0.4, "min_face_
              "retinaface": {"weights": None, "url": None, "max_size": 320, "top_k": 100}}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: many small depthwise convs stall under OpenMP oversubscription."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _frames(plans, indices, background=3):

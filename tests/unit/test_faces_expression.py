@@ -21,13 +21,7 @@ CFG = {"name": "fer2013", "fer2013": {"weights": None},
        "ddamfn": {"weights": None, "label_set": "rafdb", "num_head": 2, "align": True, "crop_margin": 0.2}}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: many small depthwise convs stall under OpenMP oversubscription."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _astronaut():

@@ -14,18 +14,7 @@ from ecem.fame.train import train
 from tests.unit import fame_synthetic as syn
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrices: one thread is fastest and stays fast on a busy shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def llm_dir(tmp_path_factory):
-    return syn.build_llm(tmp_path_factory.mktemp("tiny-llm"))
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture()

@@ -19,18 +19,7 @@ from tests.conftest import REPO
 from tests.unit import fame_synthetic as syn
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrices: one thread is fastest and stays fast on a busy shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def llm_dir(tmp_path_factory):
-    return syn.build_llm(tmp_path_factory.mktemp("tiny-llm"))
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_tiny_run_overfits_eight_samples(llm_dir, tmp_path):

@@ -1,0 +1,24 @@
+"""Fixtures shared by the unit tests."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.unit import fame_synthetic as syn
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread for tiny models: faster, and many small convs stall under OpenMP
+    oversubscription on a busy 2-core machine. Use with `pytest.mark.usefixtures`."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def llm_dir(tmp_path_factory):
+    """A tiny random LLaMA + tokenizer saved with save_pretrained, shared by a test module."""
+    return syn.build_llm(tmp_path_factory.mktemp("tiny-llm"))
