@@ -24,20 +24,22 @@ def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 
     return proc
 
 
-def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
-    """Dry-run the workflow in `workdir` and return {rule: job count} from Snakemake's Job stats."""
-    proc = run_snakemake(workdir, "-n", *args)
+def parse_job_stats(log: str) -> dict[str, int]:
+    """Snakemake's planned {rule: job count} from the "Job stats:" table of its output."""
+    if "Job stats:" not in log:
+        return {}
     jobs: dict[str, int] = {}
-    lines = proc.stdout.splitlines()
-    if "Nothing to be done" in proc.stdout + proc.stderr:
-        return jobs
-    start = next(i for i, line in enumerate(lines) if line.startswith("Job stats:"))
-    for line in lines[start + 3:]:
+    for line in log.split("Job stats:")[1].splitlines()[3:]:
         parts = line.split()
         if len(parts) != 2 or parts[0] == "total":
             break
         jobs[parts[0]] = int(parts[1])
     return jobs
+
+
+def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
+    """Dry-run the workflow in `workdir` and return {rule: job count} from Snakemake's Job stats."""
+    return parse_job_stats(run_snakemake(workdir, "-n", *args).stdout)
 
 
 def deep_merge(base: dict, over: dict) -> dict:

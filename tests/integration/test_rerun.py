@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import REPO, SNAKEMAKE, planned_jobs, run_snakemake, write_config
+from tests.conftest import REPO, SNAKEMAKE, parse_job_stats, planned_jobs, run_snakemake, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -142,17 +142,7 @@ def run_sandbox(sandbox: dict, *args: str, check: bool = True) -> subprocess.Com
 
 
 def sandbox_plan(sandbox: dict, *args: str) -> dict[str, int]:
-    out = run_sandbox(sandbox, "-n", *args).stdout
-    if "Job stats:" not in out:
-        return {}
-    block = out.split("Job stats:")[1].splitlines()[3:]
-    jobs = {}
-    for line in block:
-        parts = line.split()
-        if len(parts) != 2 or parts[0] == "total":
-            break
-        jobs[parts[0]] = int(parts[1])
-    return jobs
+    return parse_job_stats(run_sandbox(sandbox, "-n", *args).stdout)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import REPO, SNAKEMAKE
+from tests.conftest import REPO, SNAKEMAKE, parse_job_stats
 from tests.slurm_cluster import ACCOUNT, CPU_PARTITION, GPU_PARTITION, SlurmCluster, SlurmUnavailable
 
 pytestmark = [pytest.mark.integration, pytest.mark.slurm]
@@ -93,18 +93,6 @@ def jobs(cluster, slurm_run):
     return {"submitted": submitted, "records": records}
 
 
-def job_stats(log: str) -> dict[str, int]:
-    """Snakemake's planned {rule: count} table from a run's log."""
-    block = log.split("Job stats:")[1].splitlines()[3:]
-    stats = {}
-    for line in block:
-        parts = line.split()
-        if len(parts) != 2 or parts[0] == "total":
-            break
-        stats[parts[0]] = int(parts[1])
-    return stats
-
-
 def test_every_job_went_through_sbatch_and_completed(jobs, slurm_run):
     records, submitted = jobs["records"], jobs["submitted"]
     assert submitted, slurm_run["log"][-3000:]
@@ -114,7 +102,7 @@ def test_every_job_went_through_sbatch_and_completed(jobs, slurm_run):
     assert {r["Account"] for r in records} == {ACCOUNT}
     # Snakemake ran no rule itself: every planned job (except the target-only rule `all`) is a
     # SLURM job, once (no retries were needed).
-    planned = {rule: n for rule, n in job_stats(slurm_run["log"]).items() if rule != "all"}
+    planned = {rule: n for rule, n in parse_job_stats(slurm_run["log"]).items() if rule != "all"}
     ran: dict[str, int] = {}
     for rec in records:
         ran[rec["rule"]] = ran.get(rec["rule"], 0) + 1

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ecem.artifacts import atomic_path
 from ecem.fame.data import Encoded, collate
 from ecem.fame.model import FameModel
 
@@ -174,9 +175,8 @@ def train(model: FameModel, train_set: Sequence[Encoded], val_set: Sequence[Enco
             if best["val_loss"] is None or val_loss < best["val_loss"]:
                 best = {"step": step, "val_loss": val_loss}
                 if rank == 0:
-                    ckpt_dir.mkdir(parents=True, exist_ok=True)
-                    unwrapped.save_trainable(ckpt_dir / "best.tmp.safetensors")
-                    os.replace(ckpt_dir / "best.tmp.safetensors", ckpt_dir / "best.safetensors")
+                    with atomic_path(ckpt_dir / "best.safetensors") as tmp_best:
+                        unwrapped.save_trainable(tmp_best)
             log.info("step %d: val loss %.4f (best %.4f at step %s)", step, val_loss, best["val_loss"],
                      best["step"])
         if rank == 0:
