@@ -82,17 +82,27 @@ def build_corpus(work: Path, n_utts: int, cfg: dict, threads: int) -> None:
 
 
 def decode_only(plans, decoder: str) -> tuple[float, int]:
+    """Seconds to decode exactly the frames the stage needs to RGB arrays, nothing else (no
+    stacking, no resize).
+
+    The faster of the codec's own frame threading and one thread per clip, so the baseline is
+    the quickest plain decode, not a handicapped one."""
     from ecem.features.clip import decode_frames
+    from ecem.media import iter_frames
 
     needed: dict[str, set[int]] = {}
     for plan in plans:
         for src, k in plan.picks:
             needed.setdefault(src, set()).add(k)
-    t0 = time.perf_counter()
-    n = 0
-    for src, idx in needed.items():
-        n += len(decode_frames(src, sorted(idx), decoder))
-    return time.perf_counter() - t0, n
+    best, n = float("inf"), 0
+    for threaded in (True, False):
+        t0 = time.perf_counter()
+        if decoder == "pyav":
+            n = sum(1 for src, idx in needed.items() for _ in iter_frames(src, idx, threaded=threaded))
+        else:
+            n = sum(len(decode_frames(src, sorted(idx), decoder)) for src, idx in needed.items())
+        best = min(best, time.perf_counter() - t0)
+    return best, n
 
 
 def main() -> None:
@@ -101,18 +111,22 @@ def main() -> None:
     ap.add_argument("--utterances", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--num-frames", type=int, default=None, help="T (default: config.yaml's)")
+    ap.add_argument("--repeats", type=int, default=3, help="timed rounds; the best of each is kept")
+    ap.add_argument("--size", default="1280x720",
+                    help="frame size of the generated clips, WxH (default: MELD's 1280x720; the "
+                         "demo corpus uses 320x240)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    cfg["demo"].update(width=width, height=height)
     clip_cfg = {k: v for k, v in cfg["features"]["clip"].items() if k != "tiny"}
     if args.num_frames:
         clip_cfg["num_frames"] = args.num_frames
     work = Path(args.workdir or tempfile.mkdtemp(prefix="clip-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     os.chdir(work)
-
-    import torch
 
     from ecem.artifacts import read_table
     from ecem.features.clip import plan_samples
@@ -135,19 +149,26 @@ def main() -> None:
     extract_shard("results/ecem/clips.parquet", "results/ecem/segments.parquet", 0, 1,
                   {**clip_cfg, "sampling": "segments"}, str(work / "warm.parquet"), args.threads,
                   progress=False)
-    torch.set_num_threads(args.threads)
-    times, stats = {}, {}
-    for label, sampling in (("a", "segments"), ("b", "rendered_clip")):
-        t0 = time.perf_counter()
-        stats[label] = extract_shard("results/ecem/clips.parquet", "results/ecem/segments.parquet", 0, 1,
-                                     {**clip_cfg, "sampling": sampling}, str(work / f"{sampling}.parquet"),
-                                     args.threads, progress=False)
-        times[label] = time.perf_counter() - t0
-    times["c"], n_decoded = decode_only(plans, clip_cfg["decoder"])
+    # Best of `repeats` interleaved rounds: sub-second timings on a shared 2-core machine jitter
+    # by ±15%, and the minimum is the least disturbed run of each.
+    times: dict[str, float] = {}
+    stats: dict[str, dict] = {}
+    n_decoded = 0
+    for _ in range(args.repeats):
+        for label, sampling in (("a", "segments"), ("b", "rendered_clip")):
+            t0 = time.perf_counter()
+            run = extract_shard("results/ecem/clips.parquet", "results/ecem/segments.parquet", 0, 1,
+                                {**clip_cfg, "sampling": sampling}, str(work / f"{sampling}.parquet"),
+                                args.threads, progress=False)
+            elapsed = time.perf_counter() - t0
+            if elapsed < times.get(label, float("inf")):
+                times[label], stats[label] = elapsed, run
+        elapsed, n_decoded = decode_only(plans, clip_cfg["decoder"])
+        times["c"] = min(times.get("c", float("inf")), elapsed)
 
     print(f"\nCLIP features benchmark — {len(plans)} samples of one {args.utterances}-utterance dialogue; "
           f"T={T}, model {model} (tiny, random weights), device {clip_cfg['device']}, "
-          f"{args.threads} threads, decoder {clip_cfg['decoder']}")
+          f"{args.threads} threads, decoder {clip_cfg['decoder']}, best of {args.repeats}")
     print(f"source frames (deduplicated segments): {n_source_frames}; frames in all prefix clips: "
           f"{n_prefix_frames}; corpus + dataset stage built in {corpus_s:.1f}s; excluded: {len(excluded)}")
     print()
@@ -163,7 +184,7 @@ def main() -> None:
     print(f"\n(a)/(c) = {times['a'] / times['c']:.2f} (goal ≤ 1.5); (b)/(a) = {times['b'] / times['a']:.2f}")
     for key in ("a", "b"):
         sec = stats[key]["seconds"]
-        print(f"({key}) inside: decode+resize+normalise (thread) {sec['decode_thread']:.2f}s, model "
+        print(f"({key}) inside: decode+resize (summed over workers) {sec['decode']:.2f}s, model "
               f"{sec['model']:.2f}s ({1000 * sec['model'] / max(1, stats[key]['frames_encoded']):.2f} "
               f"ms/frame), extraction wall {sec['extract_wall']:.2f}s of {times[key]:.2f}s")
 

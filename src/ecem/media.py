@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -111,32 +111,53 @@ def probe_clip(path: str | Path, silence_dbfs: float = -60.0) -> ClipProbe:
     return ClipProbe("ok", "", **common)
 
 
-def read_frames(
-    path: str | Path, indices: Sequence[int] | None = None, size: tuple[int, int] | None = None,
-    gray: bool = False,
-) -> np.ndarray:
-    """Decode frames (all, or the given indices in any order) as uint8 arrays (N, H, W, 3|1).
+THREADED_DECODE_MIN_PIXELS = 640 * 360
 
-    Decodes sequentially and keeps only the wanted frames, which is exact (no seeking
-    ambiguity) and fast for the short clips MELD has.
+
+def iter_frames(
+    path: str | Path, indices: Iterable[int] | None = None, pixel_format: str = "rgb24",
+    size: tuple[int, int] | None = None, threaded: bool | None = True,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Decode `path` sequentially and yield `(index, uint8 array)` for the wanted frames (all, or
+    the distinct `indices`), in increasing index order; decoding stops after the last one.
+
+    Sequential decoding is exact (no seeking ambiguity) and fast for the short clips MELD has.
+    `pixel_format` is any PyAV format (``rgb24``, ``rgba``, ``gray``); `size` = (width, height)
+    rescales with swscale. `threaded=False` keeps the codec on the calling thread; `None` lets the
+    codec thread only frames of at least :data:`THREADED_DECODE_MIN_PIXELS`, where frame threading
+    pays for itself (on 2 cores: 1.4× faster at 1280×720, 10% slower at 320×240 next to a model).
     """
-    wanted = None if indices is None else sorted(set(int(i) for i in indices))
-    out: dict[int, np.ndarray] = {}
-    fmt = "gray" if gray else "rgb24"
+    wanted = None if indices is None else set(int(i) for i in indices)
+    last = max(wanted) if wanted else None
+    if wanted is not None and last is None:
+        return
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        last = wanted[-1] if wanted else None
+        if threaded is None:
+            threaded = stream.codec_context.width * stream.codec_context.height >= THREADED_DECODE_MIN_PIXELS
+        stream.thread_type = "AUTO" if threaded else "NONE"
         for i, frame in enumerate(container.decode(stream)):
             if wanted is None or i in wanted:
                 if size is not None:
-                    frame = frame.reformat(width=size[0], height=size[1], format=fmt)
-                    arr = frame.to_ndarray()
+                    frame = frame.reformat(width=size[0], height=size[1], format=pixel_format)
+                    yield i, frame.to_ndarray()
                 else:
-                    arr = frame.to_ndarray(format=fmt)
-                out[i] = arr if arr.ndim == 3 else arr[..., None]
+                    yield i, frame.to_ndarray(format=pixel_format)
             if last is not None and i >= last:
                 break
+
+
+def read_frames(
+    path: str | Path, indices: Sequence[int] | None = None, size: tuple[int, int] | None = None,
+    gray: bool = False, threaded: bool | None = True,
+) -> np.ndarray:
+    """Decode frames (all, or the given indices in any order) as uint8 arrays (N, H, W, 3|1).
+
+    See :func:`iter_frames`; an index beyond the clip raises IndexError.
+    """
+    fmt = "gray" if gray else "rgb24"
+    out = {i: (a if a.ndim == 3 else a[..., None])
+           for i, a in iter_frames(path, indices, fmt, size, threaded)}
     order = range(len(out)) if indices is None else [int(i) for i in indices]
     missing = [i for i in order if i not in out]
     if missing:

@@ -198,15 +198,30 @@ def test_killed_job_is_redone_and_equals_an_uninterrupted_run(sandbox):
                             stderr=subprocess.DEVNULL, start_new_session=True)
     started, deadline = time.time(), time.monotonic() + 600
 
-    def new_clips() -> list[Path]:
-        return [p for p in shard_dir.rglob("*.mp4") if p.stat().st_mtime > started]
+    def clip_mtimes() -> dict[Path, float]:
+        """One snapshot of the shard's clips; Snakemake deletes the old ones while we look."""
+        snapshot = {}
+        try:
+            for path in shard_dir.rglob("*.mp4"):
+                try:
+                    snapshot[path] = path.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+        except FileNotFoundError:  # the whole directory vanished mid-walk
+            return {}
+        return snapshot
 
     try:
-        while time.monotonic() < deadline and proc.poll() is None and not new_clips():
+        snapshot: dict[Path, float] = {}
+        while time.monotonic() < deadline and proc.poll() is None:
+            snapshot = clip_mtimes()
+            if any(mtime > started for mtime in snapshot.values()):
+                break
             time.sleep(0.05)
         assert proc.poll() is None, "the render job finished before it could be killed"
         # Snakemake removed the old outputs before the job began; it has written only some clips.
-        assert 0 < len(new_clips()) == len(list(shard_dir.rglob("*.mp4"))) < len(reference["videos"])
+        new = [p for p, mtime in snapshot.items() if mtime > started]
+        assert 0 < len(new) == len(snapshot) < len(reference["videos"]), (len(new), len(snapshot))
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()

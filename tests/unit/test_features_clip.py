@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -173,22 +174,69 @@ def test_truncated_encoder_equals_full_hidden_state(tiny336: Path) -> None:
     ours = enc.encode(pixels)
     full = CLIPVisionModel.from_pretrained(tiny336).eval()
     with torch.inference_mode():
-        ref = full(pixel_values=enc.normalize(pixels), output_hidden_states=True).hidden_states[-2][:, 1:]
+        ref = full(pixel_values=_processor_pixels(enc, pixels),
+                   output_hidden_states=True).hidden_states[-2][:, 1:]
     assert ours.shape == (3, 576, 16)
     np.testing.assert_allclose(ours, ref.numpy(), rtol=1e-5, atol=1e-5)
 
 
-def test_squash_preprocessing_equals_nearest_resize_plus_clip_processor(tiny224: Path) -> None:
+def _processor_pixels(enc: ClipPatchEncoder, pixels: Any) -> Any:
+    """CLIP's image processor on S×S uint8 frames: its resize and crop are identities there, so
+    this is its rescale + normalisation alone — what Video-ChatGPT feeds the model."""
+    return enc.processor(images=pixels, return_tensors="pt")["pixel_values"]
+
+
+def test_squash_preprocessing_equals_nearest_resize(tiny224: Path) -> None:
     import torch
     import torch.nn.functional as F
 
     enc = ClipPatchEncoder(str(tiny224), 224, 8)
     frames = np.random.default_rng(2).integers(0, 256, (2, 240, 320, 3), dtype=np.uint8)
     x = torch.from_numpy(frames).permute(0, 3, 1, 2)
-    ref = enc.processor(images=F.interpolate(x, size=(224, 224), mode="nearest"),
-                        return_tensors="pt")["pixel_values"]
-    ours = enc.normalize(enc.preprocess(frames))
-    np.testing.assert_allclose(ours.numpy(), ref.numpy(), atol=1e-5)
+    ours = enc.preprocess(frames)
+    assert ours.dtype == torch.uint8 and ours.shape == (2, 3, 224, 224)
+    assert torch.equal(ours, F.interpolate(x, size=(224, 224), mode="nearest"))
+
+
+def test_folded_normalisation_equals_clip_processor_then_model(tiny224: Path) -> None:
+    """The encoder folds the processor's rescale + normalisation into the patch embedding; its
+    tokens equal the unfolded model's on the processor's normalised pixels (Video-ChatGPT)."""
+    import torch
+    from transformers import CLIPVisionModel
+
+    enc = ClipPatchEncoder(str(tiny224), 224, 8)
+    frames = np.random.default_rng(5).integers(0, 256, (3, 240, 320, 3), dtype=np.uint8)
+    pixels = enc.preprocess(frames)
+    full = CLIPVisionModel.from_pretrained(tiny224).eval()
+    with torch.inference_mode():
+        ref = full(pixel_values=_processor_pixels(enc, pixels),
+                   output_hidden_states=True).hidden_states[-2][:, 1:]
+    np.testing.assert_allclose(enc.encode(pixels), ref.numpy(), rtol=1e-4, atol=1e-5)
+    with pytest.raises(TypeError, match="uint8"):  # normalised floats would be normalised twice
+        enc.encode(_processor_pixels(enc, pixels))
+
+
+def test_fold_rejects_a_padded_convolution() -> None:
+    import torch
+
+    from ecem.features.clip import fold_pixel_normalization
+
+    conv = torch.nn.Conv2d(3, 4, 3, padding=1, bias=False)
+    with pytest.raises(ValueError, match="padded"):
+        fold_pixel_normalization(conv, [0.5] * 3, [0.2] * 3, 1 / 255)
+
+
+def test_load_equals_decode_then_preprocess(tiny224: Path, corpus: dict) -> None:
+    """The RGBA fast path (decode + resize per frame) gives exactly the RGB path's pixels."""
+    import torch
+
+    enc = ClipPatchEncoder(str(tiny224), 224, 8)
+    path = str(corpus["root"] / "dia0_utt2.mp4")
+    idx = [0, 3, 4, 17]
+    fast = enc.load(path, idx, "pyav", threaded=False)
+    assert torch.equal(fast, enc.preprocess(decode_frames(path, idx, "pyav")))
+    with pytest.raises(IndexError):
+        enc.load(path, [0, 10_000], "pyav")
 
 
 def test_decoders_agree(corpus: dict) -> None:
@@ -360,7 +408,8 @@ def test_encoder_reads_a_full_clip_checkpoint_like_the_hub_one(tmp_path: Path) -
     enc = ClipPatchEncoder(str(tmp_path), 224, 8)
     assert not enc.random_weights  # no marker: a "real" checkpoint as far as the metadata goes
     frames = np.random.default_rng(4).integers(0, 256, (2, H, W, 3), dtype=np.uint8)
-    pixels = enc.normalize(enc.preprocess(frames))
+    pixels = enc.preprocess(frames)
     with torch.inference_mode():
-        ref = full.vision_model(pixel_values=pixels, output_hidden_states=True).hidden_states[-2][:, 1:]
-    np.testing.assert_allclose(enc.encode(pixels), ref.numpy(), rtol=1e-5, atol=1e-5)
+        ref = full.vision_model(pixel_values=_processor_pixels(enc, pixels),
+                                output_hidden_states=True).hidden_states[-2][:, 1:]
+    np.testing.assert_allclose(enc.encode(pixels), ref.numpy(), rtol=1e-4, atol=1e-5)
