@@ -109,3 +109,11 @@ def test_checkpoints_of_another_configuration_are_not_resumed(llm_dir, tmp_path)
     assert again["resumed_from"] == "step-00000003" and again["history"][-1]["step"] == 3
     other = train(model, ex[:6], [], vids, cfg, tmp_path / "ckpt", "fingerprint-B", tok.pad_token_id)
     assert other["resumed_from"] is None
+
+
+@pytest.mark.skipif(torch.cuda.device_count() >= 2, reason="this machine could launch 2 processes")
+def test_multi_gpu_launch_stops_when_the_job_sees_fewer_gpus() -> None:
+    from ecem.fame.stage import launch_train
+
+    with pytest.raises(RuntimeError, match=r"train.num_gpus=2 .*ECEM_SLURM_TRAIN_GPUS=2"):
+        launch_train(2, experiment="never-started")

@@ -239,10 +239,21 @@ def run_train(experiment: str, examples_path: str, features_path: str | None, ll
 
 
 def launch_train(num_gpus: int, **kwargs: Any) -> None:
-    """Run `run_train` in this process, or under `accelerate launch` on `num_gpus` GPUs."""
+    """Run `run_train` in this process, or under `accelerate launch` on `num_gpus` GPUs.
+
+    The GPU count is set twice on a cluster (`train.num_gpus` here, `ECEM_SLURM_TRAIN_GPUS` in the
+    SLURM profile's request), so a job that sees fewer GPUs than it would launch processes for
+    stops at once, naming both, instead of crowding processes onto one device.
+    """
     if num_gpus <= 1:
         run_train(**kwargs)
         return
+    visible = torch.cuda.device_count()
+    if visible < num_gpus:
+        raise RuntimeError(
+            f"train.num_gpus={num_gpus} but this job sees {visible} GPU(s) (CUDA_VISIBLE_DEVICES="
+            f"{os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}); under SLURM set "
+            f"ECEM_SLURM_TRAIN_GPUS={num_gpus} (the profile's request) or lower train.num_gpus")
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump(kwargs, fh)
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(num_gpus),
