@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 import av
-import pandas as pd
 import yaml
 
+from ecem.artifacts import read_table
 from ecem.corpus.build import build_demo_corpus
 from ecem.dataset.stage import run_probe, run_render, run_resolve
 from ecem.media import run_ffmpeg
@@ -88,7 +88,7 @@ def main() -> None:
                    str(tmp / "render"), str(tmp / "seg.parquet"), str(tmp / "clips.parquet"), args.threads)
         stage_s = time.perf_counter() - t0
 
-        segs = pd.read_parquet(tmp / "seg.parquet").sort_values("utterance_id")
+        segs = read_table(tmp / "seg.parquet").sort_values("utterance_id")
         sources = [(r.video_path, int(r.overlap_frames)) for r in segs.itertuples()]
         t0 = time.perf_counter()
         for n in range(2, len(sources) + 1):

@@ -45,15 +45,15 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    import pandas as pd
     from faster_whisper import WhisperModel
 
+    from ecem.artifacts import read_table
     from ecem.transcribe.asr import AsrSettings, Transcriber, load_audio, resolve_device, resolve_model
     from ecem.transcribe.wer import corpus_wer
 
     device = resolve_device(args.device)
     compute = args.compute_type or ("float16" if device == "cuda" else "int8")
-    utt = pd.read_parquet(args.workdir / "results/ecem/utterances.parquet")
+    utt = read_table(args.workdir / "results/ecem/utterances.parquet")
     utt = utt[utt["status"] == "ok"]
     paths = [str(args.workdir / p) if not Path(p).is_absolute() else p for p in utt["video_path"]]
     refs = list(utt["text"]) * args.repeat

@@ -77,8 +77,17 @@ def write_table(
 
 
 def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
-    """Read a Parquet artifact into pandas."""
-    return pq.read_table(path, columns=columns).to_pandas()
+    """Read a Parquet artifact into pandas, through Arrow's own file access.
+
+    Use this, not `pd.read_parquet`: pandas opens a local path as a Python file object, which
+    Arrow's I/O threads then read and release. A pool thread that still needs the GIL while the
+    interpreter exits is ended by CPython with `pthread_exit`, whose unwinding through Arrow's
+    `noexcept` thread entry calls `std::terminate` — the rare "terminate called without an active
+    exception" abort at exit (exit 134) that made Snakemake fail a job after it had written its
+    outputs. Given a path string, Arrow reads the file natively and no Python object crosses
+    into its threads.
+    """
+    return pq.read_table(str(path), columns=columns).to_pandas()
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:

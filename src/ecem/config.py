@@ -68,3 +68,61 @@ def validate_config(config: Mapping[str, Any], schema_dir: str | Path) -> None:
     error = jsonschema.exceptions.best_match(validator.iter_errors(dict(config)))
     if error is not None:
         raise ConfigError(_describe(error))
+
+
+RANDOM_MODEL_SPECS = {"fame.llm": ("fame", "tiny_llm"), "features.clip.model": ("features", "clip", "tiny")}
+
+
+def _dig(config: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    for key in path:
+        config = config.get(key) if isinstance(config, Mapping) else None
+    return config
+
+
+def config_problems(config: Mapping[str, Any]) -> list[str]:
+    """What a schema cannot say: ratios that must sum to 1, inputs the demo would overwrite,
+    local model paths that do not exist, generated models without their settings, and
+    experiments with nothing to train. One line per problem, each naming its key."""
+    from ecem import model_refs, sources
+
+    problems = []
+    ratios = config["dataset"]["split"]["ratios"]
+    if abs(sum(ratios.values()) - 1.0) > 1e-6:
+        problems.append(f"config key 'dataset.split.ratios': {dict(ratios)} sum to "
+                        f"{sum(ratios.values()):g}, not 1")
+    problems += sources.demo_conflicts(config)
+    for key, ref in sources.model_keys(config).items():
+        if ref is not None and model_refs.is_random(ref):
+            spec = RANDOM_MODEL_SPECS.get(key)
+            if spec is None:
+                problems.append(f"config key {key!r}: {ref!r} — only "
+                                f"{', '.join(RANDOM_MODEL_SPECS)} can be a generated random model")
+            elif _dig(config, spec) is None:
+                problems.append(f"config key {key!r} is {ref!r} but '{'.'.join(spec)}' is null: "
+                                f"a random model needs its settings there")
+            else:
+                try:
+                    model_refs.random_model_dir(ref)
+                except ValueError as exc:
+                    problems.append(f"config key {key!r}: {exc}")
+        elif (error := model_refs.missing_path_error(key, ref)) is not None:
+            problems.append(error)
+    only_projector = all(str(p).startswith("projector") for p in config["fame"]["trainable"])
+    for name, exp in config["experiments"].items():
+        if not (exp["video"] or exp["text"] or exp["face"]):
+            problems.append(f"config key 'experiments.{name}': no input modality (video, text and "
+                            f"face are all false)")
+        elif not exp["video"] and only_projector:
+            problems.append(f"config key 'experiments.{name}': video is false, so the trainable "
+                            f"part (fame.trainable = {list(config['fame']['trainable'])}, the video "
+                            f"projector) would get no gradient; use video: true, or add trainable "
+                            f"LLM parameters")
+    return problems
+
+
+def check_config(config: Mapping[str, Any], schema_dir: str | Path) -> None:
+    """Schema validation, then `config_problems`; raise ConfigError with the first problem."""
+    validate_config(config, schema_dir)
+    problems = config_problems(config)
+    if problems:
+        raise ConfigError(problems[0])

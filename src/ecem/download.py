@@ -75,3 +75,22 @@ def unpack(archive: str | Path, dest_dir: str | Path) -> None:
         for item in entries[0].iterdir():
             shutil.move(str(item), dest_dir / item.name)
         entries[0].rmdir()
+
+
+def unpack_into(archive: str | Path, root: str | Path, expected: list[str]) -> None:
+    """Unpack `archive` beside `root`, check that it holds every `expected` path (given under
+    `root`), then move those into place, so an interrupted or wrong archive leaves no partial
+    input behind for a later run to trust."""
+    root = Path(root)
+    staging = root.with_name(root.name + ".partial")
+    if staging.exists():
+        shutil.rmtree(staging)
+    unpack(archive, staging)
+    relative = [Path(p).relative_to(root) for p in expected]
+    missing = [str(r) for r in relative if not (staging / r).exists()]
+    if missing:
+        raise DownloadError(f"{archive} unpacked without {missing}; is it MELD.Raw?")
+    for rel in relative:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(staging / rel), root / rel)
+    shutil.rmtree(staging)

@@ -8,6 +8,7 @@ decoded as cp1252, e.g. `â€™` for `’`); `repair_text` undoes the latter.
 from __future__ import annotations
 
 import dataclasses
+import io
 import re
 from pathlib import Path
 
@@ -15,6 +16,9 @@ import pandas as pd
 
 CSV_COLUMNS = ["Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID",
                "Utterance_ID", "Season", "Episode", "StartTime", "EndTime"]
+MELD_COLUMNS = ["meld_split", "dialogue_id", "utterance_id", "speaker", "text_raw", "emotion",
+                "sentiment", "season", "episode", "start_s", "end_s", "csv_line", "csv_status",
+                "csv_detail"]
 EMOTIONS = ("anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise")
 SPLITS = ("train", "dev", "test")
 _DEFAULT_VIDEO_DIRS = {"train": "train_splits", "dev": "dev_splits_complete",
@@ -93,37 +97,119 @@ def repair_text(text: str) -> str:
         return re.sub(r"[\u00c0-\u00ff][\u0080-\u02ff\u2000-\u20ff]{1,3}", fix, text)
 
 
-def read_meld(layout: MeldLayout, splits: tuple[str, ...] | None = None) -> pd.DataFrame:
-    """Read MELD's CSVs into one table keyed by (meld_split, dialogue_id, utterance_id).
+class MeldCsvError(ValueError):
+    """A MELD CSV cannot be read at all (empty, not UTF-8, not CSV, columns missing)."""
 
-    Columns: meld_split, dialogue_id, utterance_id, speaker, text (repaired), text_raw,
-    emotion, sentiment, season, episode, start_s, end_s, video_path.
+
+REJECTED_COLUMNS = ["meld_split", "csv_path", "line", "reason", "detail"]
+
+
+def _read_csv_text(path: Path) -> pd.DataFrame:
+    """The CSV as strings, or MeldCsvError naming the file and what is wrong with it."""
+    data = path.read_bytes()
+    if not data.strip():
+        raise MeldCsvError(f"{path}: the file is empty")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise MeldCsvError(f"{path}: not UTF-8 (byte 0x{data[exc.start]:02x} on line {line}); "
+                           f"MELD's CSVs are UTF-8: re-save the file as UTF-8") from None
+    try:
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except pd.errors.ParserError as exc:
+        raise MeldCsvError(f"{path}: not a readable CSV ({exc})") from None
+
+
+def _as_int(value: str) -> int | None:
+    value = str(value).strip()
+    return int(value) if re.fullmatch(r"[+-]?\d+", value) else None
+
+
+def _as_time(value: str) -> float | None:
+    try:
+        return parse_time(value)
+    except ValueError:
+        return None
+
+
+def read_meld_rows(layout: MeldLayout, splits: tuple[str, ...] | None = None
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read MELD's CSVs into one table keyed by (meld_split, dialogue_id, utterance_id), and the
+    rows that could not be keyed.
+
+    Table columns: meld_split, dialogue_id, utterance_id, speaker, text (repaired), text_raw,
+    emotion, sentiment, season, episode, start_s, end_s, video_path, csv_line, csv_status,
+    csv_detail. A row whose times are unreadable or reversed (`bad_times`) or whose key repeats
+    an earlier row's (`duplicate_row`, the first kept with that status, the rest rejected) stays
+    in the table with its status, so annotations still resolve to it and its samples are
+    quarantined downstream with the reason. Rows whose dialogue or utterance id is not an integer
+    cannot be placed: they come back in the second table (REJECTED_COLUMNS) with file and line.
+    A file that cannot be read at all raises MeldCsvError naming it.
     """
-    frames = []
+    frames, rejected = [], []
     for split in splits or layout.splits:
         path = layout.csv_path(split)
         if not path.exists():
             raise FileNotFoundError(f"MELD CSV for split {split!r} not found: {path}")
-        df = pd.read_csv(path, encoding="utf-8", dtype={"Utterance": str, "Speaker": str})
+        df = _read_csv_text(path)
         missing = [c for c in CSV_COLUMNS[1:] if c not in df.columns]
         if missing:
-            raise ValueError(f"{path} lacks MELD columns {missing}")
-        out = pd.DataFrame({
-            "meld_split": split,
-            "dialogue_id": df["Dialogue_ID"].astype(int),
-            "utterance_id": df["Utterance_ID"].astype(int),
-            "speaker": df["Speaker"].fillna("").str.strip(),
-            "text_raw": df["Utterance"].fillna(""),
-            "emotion": df["Emotion"].str.strip().str.lower(),
-            "sentiment": df["Sentiment"].str.strip().str.lower(),
-            "season": df["Season"].astype(int),
-            "episode": df["Episode"].astype(int),
-            "start_s": df["StartTime"].map(parse_time),
-            "end_s": df["EndTime"].map(parse_time),
-        })
+            raise MeldCsvError(f"{path} lacks MELD columns {missing}")
+        rows, first_line = [], {}
+        for i, rec in enumerate(df.to_dict("records")):
+            line = i + 2  # line 1 is the header
+            ids = {c: _as_int(rec[c]) for c in ("Dialogue_ID", "Utterance_ID")}
+            bad_ids = [f"{c}={rec[c]!r}" for c, v in ids.items() if v is None]
+            if bad_ids:
+                rejected.append({"meld_split": split, "csv_path": str(path), "line": line,
+                                 "reason": "bad_meld_row",
+                                 "detail": f"{path.name} line {line}: not an integer: {', '.join(bad_ids)}"})
+                continue
+            start, end = _as_time(rec["StartTime"]), _as_time(rec["EndTime"])
+            status, detail = "", ""
+            if start is None or end is None:
+                bad = [f"{c}={rec[c]!r}" for c, t in (("StartTime", start), ("EndTime", end)) if t is None]
+                status, detail = "bad_times", f"{path.name} line {line}: not HH:MM:SS,mmm: {', '.join(bad)}"
+            elif end <= start:
+                status, detail = "bad_times", (f"{path.name} line {line}: EndTime {rec['EndTime']} is not "
+                                               f"after StartTime {rec['StartTime']}")
+            key = (ids["Dialogue_ID"], ids["Utterance_ID"])
+            if key in first_line:
+                rejected.append({"meld_split": split, "csv_path": str(path), "line": line,
+                                 "reason": "duplicate_row",
+                                 "detail": f"{path.name} line {line} repeats dia{key[0]}_utt{key[1]} "
+                                           f"of line {first_line[key]}"})
+                first = rows[[r["csv_line"] for r in rows].index(first_line[key])]
+                first["csv_status"] = "duplicate_row"
+                first["csv_detail"] = (f"{path.name} lines {first_line[key]} and {line} both give "
+                                       f"dia{key[0]}_utt{key[1]}; which is right is unknown")
+                continue
+            first_line[key] = line
+            rows.append({
+                "meld_split": split, "dialogue_id": key[0], "utterance_id": key[1],
+                "speaker": str(rec["Speaker"]).strip(), "text_raw": str(rec["Utterance"]),
+                "emotion": str(rec["Emotion"]).strip().lower(),
+                "sentiment": str(rec["Sentiment"]).strip().lower(),
+                "season": _as_int(rec["Season"]), "episode": _as_int(rec["Episode"]),
+                "start_s": float("nan") if start is None else start,
+                "end_s": float("nan") if end is None else end,
+                "csv_line": line, "csv_status": status, "csv_detail": detail,
+            })
+        out = pd.DataFrame(rows, columns=MELD_COLUMNS)
         out["text"] = out["text_raw"].map(repair_text)
         out["video_path"] = [str(layout.video_path(split, d, u))
                              for d, u in zip(out["dialogue_id"], out["utterance_id"])]
         frames.append(out)
     table = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
-    return table.sort_values(["meld_split", "dialogue_id", "utterance_id"], ignore_index=True)
+    for col in ("dialogue_id", "utterance_id", "csv_line"):
+        table[col] = table[col].astype(int)
+    for col in ("season", "episode"):
+        table[col] = table[col].astype("Int64")
+    table = table.sort_values(["meld_split", "dialogue_id", "utterance_id"], ignore_index=True)
+    return table, pd.DataFrame(rejected, columns=REJECTED_COLUMNS)
+
+
+def read_meld(layout: MeldLayout, splits: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """The keyed MELD table of `read_meld_rows` (rows that cannot be keyed left out)."""
+    return read_meld_rows(layout, splits)[0]

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from ecem.artifacts import read_metadata
+from ecem.artifacts import read_metadata, read_table
 from ecem.media import probe_clip, read_frames
 from tests.conftest import planned_jobs, run_snakemake, write_config
 
@@ -23,7 +23,7 @@ def truth(demo_run):
 @pytest.fixture(scope="module")
 def tables(demo_run):
     ecem = demo_run / "results/ecem"
-    return {name: pd.read_parquet(ecem / f"{name}.parquet")
+    return {name: read_table(ecem / f"{name}.parquet")
             for name in ("annotations", "quarantine", "utterances", "segments", "clips")}
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
 import pytest
 import yaml
 from safetensors.torch import load_file
 
-from ecem.artifacts import read_metadata
+from ecem.artifacts import read_metadata, read_table
 from tests.conftest import REPO, run_snakemake
 
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -19,8 +18,8 @@ PROMPT = CONFIG["fame"]["prompt"]
 
 @pytest.fixture(scope="module")
 def samples(demo_run):
-    ann = pd.read_parquet(demo_run / "results/ecem/annotations.parquet")
-    clips = pd.read_parquet(demo_run / "results/ecem/clips.parquet")
+    ann = read_table(demo_run / "results/ecem/annotations.parquet")
+    clips = read_table(demo_run / "results/ecem/clips.parquet")
     return ann[ann["sample_id"].isin(clips.loc[clips["status"] == "ok", "sample_id"])]
 
 
@@ -51,7 +50,7 @@ def test_every_experiment_trains_on_train_only_and_predicts_test(demo_run, sampl
     assert tuple(weights["projector.weight"].shape) == (CONFIG["fame"]["tiny_llm"]["hidden_size"],
                                                        card["projector"]["vision_dim"])
     # predictions: every usable test sample, prompts with exactly the experiment's modalities
-    pred = pd.read_parquet(run / "predictions.parquet")
+    pred = read_table(run / "predictions.parquet")
     assert list(pred.columns[:4]) == ["sample_id", "prompt", "prediction", "reference"]
     assert sorted(pred["sample_id"]) == sorted(s for s, sp in split_of.items() if sp == "test")
     assert pred["prediction"].map(lambda t: isinstance(t, str)).all()

@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import yaml
 
@@ -53,7 +52,7 @@ def test_tokens_for_every_usable_sample(demo_run: Path, clip_cfg: dict) -> None:
     for sid, arr in tokens.items():
         assert arr.shape == (layout.total, clip_cfg["tiny"]["hidden_size"]) and arr.dtype == np.float16
         assert np.isfinite(arr.astype(np.float32)).all()
-    table = pd.read_parquet(demo_run / CLIP).set_index("sample_id")
+    table = read_table(demo_run / CLIP).set_index("sample_id")
     n_frames = clips.set_index("sample_id")["n_frames"]
     for sid, row in table.iterrows():
         assert row["n_frames_clip"] == n_frames[sid]
@@ -97,8 +96,8 @@ def test_segments_agree_with_rendered_clip_sampling(in_demo: Path, clip_cfg: dic
     out = tmp_path / "rendered.parquet"
     extract_shard("results/ecem/clips.parquet", "results/ecem/segments.parquet", 0, 1, cfg, str(out),
                   threads=2, progress=False)
-    seg = pd.read_parquet(in_demo / CLIP).set_index("sample_id")
-    ren = pd.read_parquet(out).set_index("sample_id")
+    seg = read_table(in_demo / CLIP).set_index("sample_id")
+    ren = read_table(out).set_index("sample_id")
     assert set(seg.index) == set(ren.index)
     a, b = load_tokens(in_demo / CLIP), load_tokens(out)
     rel_all = []

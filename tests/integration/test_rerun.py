@@ -26,6 +26,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import REPO, SNAKEMAKE, parse_job_stats, planned_jobs, run_snakemake, write_config
+from ecem.artifacts import read_table
 
 pytestmark = pytest.mark.integration
 
@@ -187,7 +188,7 @@ def test_killed_job_is_redone_and_equals_an_uninterrupted_run(sandbox):
     wd = sandbox["workdir"]
     shard_dir = wd / "results/ecem/render/shard-0"
     tables = [wd / f"results/ecem/render/shard-0.{t}.parquet" for t in ("segments", "clips")]
-    reference = {"videos": _digest(shard_dir), **{t.name: pd.read_parquet(t) for t in tables}}
+    reference = {"videos": _digest(shard_dir), **{t.name: read_table(t) for t in tables}}
     assert reference["videos"], "the reference run rendered no clips"
 
     # Rerun the shard and SIGKILL the whole snakemake process group as soon as it has begun
@@ -242,5 +243,5 @@ def test_killed_job_is_redone_and_equals_an_uninterrupted_run(sandbox):
 
     assert _digest(shard_dir) == reference["videos"]  # byte-identical re-encodes
     for table in tables:
-        pd.testing.assert_frame_equal(pd.read_parquet(table), reference[table.name])
+        pd.testing.assert_frame_equal(read_table(table), reference[table.name])
     assert sandbox_plan(sandbox, DATASET_TARGET) == {}

@@ -22,6 +22,7 @@ import yaml
 
 from tests.conftest import REPO, SNAKEMAKE, parse_job_stats
 from tests.slurm_cluster import ACCOUNT, CPU_PARTITION, GPU_PARTITION, SlurmCluster, SlurmUnavailable
+from ecem.artifacts import read_table
 
 pytestmark = [pytest.mark.integration, pytest.mark.slurm]
 
@@ -141,7 +142,7 @@ TABLES = [
 
 @pytest.mark.parametrize("table", TABLES)
 def test_slurm_tables_equal_the_local_run(slurm_run, demo_run, table):
-    remote, local = pd.read_parquet(slurm_run["workdir"] / table), pd.read_parquet(demo_run / table)
+    remote, local = read_table(slurm_run["workdir"] / table), read_table(demo_run / table)
     assert len(local) > 0
     pd.testing.assert_frame_equal(remote, local, check_exact=False, rtol=1e-5, atol=1e-6)
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecem.artifacts import write_table
+from ecem.artifacts import read_table, write_table
 from ecem.features.clip import (
     PADDING_NONE,
     PADDING_ZEROS_AFTER,
@@ -294,7 +294,7 @@ def test_short_clip_is_zero_padded_after_real_frames(corpus: dict, tiny224: Path
     out = tmp_path / "clip.parquet"
     extract_shard(str(corpus["clips_path"]), str(corpus["segments_path"]), 0, 1,
                   cfg(tiny224, num_frames=40), str(out), base_dir=str(corpus["root"]), progress=False)
-    table = pd.read_parquet(out).set_index("sample_id")
+    table = read_table(out).set_index("sample_id")
     tokens = load_tokens(out)
     short = "train/dia0_utt0"  # 30 frames < T = 40
     assert table.loc[short, "n_frames_sampled"] == 30 and table.loc[short, "padding"] == PADDING_ZEROS_AFTER

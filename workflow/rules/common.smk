@@ -1,18 +1,24 @@
 # Shared by every stage: config validation, paths, and the package-code inputs of rules.
 from pathlib import Path
 
-from ecem.config import ConfigError, validate_config
+from ecem import model_refs, sources
+from ecem.config import ConfigError, check_config
 from ecem.meld import MeldLayout
 from ecem.workflow import module_files as code  # code("ecem.x", ...) → rule inputs
 
 try:
-    validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config")
+    check_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config")
 except ConfigError as err:
     raise WorkflowError(f"Invalid configuration: {err}") from None
 
 RESULTS = "results"
 LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
-MELD = MeldLayout.from_config(config["meld"])
+# Where this run reads its inputs: the user's paths, the demo's, or the download cache
+# (ecem.sources). Rules write only under results/ and resources/{demo,models,downloads}/.
+MELD_SOURCE = sources.meld_source(config)
+MELD_CFG = {**config["meld"], "root": MELD_SOURCE.path}
+MELD = MeldLayout.from_config(MELD_CFG)
+ECEM_SOURCE = sources.ecem_source(config)
 # One software environment for every rule (conda users: --software-deployment-method conda).
 CONDA_ENV = f"{workflow.basedir}/envs/pipeline.yaml"

@@ -1,4 +1,5 @@
-# The offline demo corpus: MELD.Raw layout + ECEM annotations, generated (never downloaded).
+# The offline demo corpus: MELD.Raw layout + ECEM annotations, generated (never downloaded) into
+# resources/demo/ only: with the demo on, config keys pointing elsewhere stop the run at start-up.
 if config["demo"]["enabled"]:
 
     rule demo_corpus:
@@ -7,7 +8,7 @@ if config["demo"]["enabled"]:
         output:
             csvs=[str(MELD.csv_path(s)) for s in MELD.splits],
             videos=[directory(str(MELD.video_dir(s))) for s in MELD.splits],
-            annotations=config["ecem"]["annotations"],
+            annotations=ECEM_SOURCE.path,
             truth=config["demo"]["truth"],
         log:
             f"{LOGS}/demo_corpus.log",
@@ -21,6 +22,6 @@ if config["demo"]["enabled"]:
             runtime=15,
         params:
             cfg=config["demo"],
-            meld=config["meld"],
+            meld=MELD_CFG,
         script:
             "../scripts/demo_corpus.py"

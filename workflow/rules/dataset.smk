@@ -13,7 +13,7 @@ DATASET_OUTPUTS = [
 rule resolve_annotations:
     input:
         csvs=[str(MELD.csv_path(s)) for s in MELD.splits],
-        annotations=config["ecem"]["annotations"],
+        annotations=ECEM_SOURCE.path,
         code=code("ecem.dataset.annotations", "ecem.meld", "ecem.text"),
     output:
         resolved=f"{ECEM}/resolved.parquet",
@@ -27,7 +27,7 @@ rule resolve_annotations:
         mem_mb=2000,
         runtime=10,
     params:
-        meld=config["meld"],
+        meld=MELD_CFG,
         cfg={k: config["dataset"][k] for k in ("match", "drop_neutral")},
     script:
         "../scripts/dataset_resolve.py"
@@ -71,7 +71,7 @@ rule probe_utterances:
         mem_mb=2000,
         runtime=60,
     params:
-        meld=config["meld"],
+        meld=MELD_CFG,
         cfg=config["dataset"]["probe"],
     script:
         "../scripts/dataset_probe.py"

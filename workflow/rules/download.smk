@@ -1,6 +1,8 @@
-# Public inputs fetched once when the config gives a URL and the demo corpus is off. Never used by
-# the demo or the tests; offline, the job fails with a message saying where to put the file.
-if not config["demo"]["enabled"] and config["meld"]["download"]["url"]:
+# Public inputs fetched once when the config gives a URL, the demo is off and the user's own path
+# is absent. They land in the project-owned cache resources/downloads/ and are read from there;
+# each rule exists only while its cache is incomplete, so it never reruns over data (whatever the
+# file times). Offline, the job fails with a message saying where to put the file.
+if MELD_SOURCE.download:
 
     rule download_meld:
         output:
@@ -16,16 +18,16 @@ if not config["demo"]["enabled"] and config["meld"]["download"]["url"]:
             runtime=240,
         params:
             cfg=config["meld"]["download"],
-            root=config["meld"]["root"],
+            root=MELD_SOURCE.path,
         script:
             "../scripts/download_meld.py"
 
 
-if not config["demo"]["enabled"] and config["ecem"]["download"]["url"]:
+if ECEM_SOURCE.download:
 
     rule download_ecem:
         output:
-            config["ecem"]["annotations"],
+            ECEM_SOURCE.path,
         log:
             f"{LOGS}/download_ecem.log",
         conda:

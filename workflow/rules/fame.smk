@@ -3,7 +3,6 @@
 # --num_processes N --multi_gpu -m ecem.fame.stage train ...` (DDP, one process per GPU) and
 # declares resources gpu=N for the scheduler/profile (SLURM: map `gpu` to --gpus in the profile).
 import re
-from pathlib import Path
 
 from ecem.fame import workflow as fame_wf
 
@@ -11,17 +10,18 @@ FAME = config["fame"]
 EXPERIMENTS = config["experiments"]
 RUNS = f"{RESULTS}/runs"
 FAME_EXPERIMENT = "|".join(re.escape(name) for name in EXPERIMENTS)
-FAME_LLM = FAME["llm"]
-FAME_LLM_INPUT = (
-    [FAME_LLM] if FAME["tiny_llm"] is not None or Path(FAME_LLM).exists() else []
-)
+# `fame.llm` is a hub id, a local path (read only) or random:<name>, a tiny random LLaMA that rule
+# tiny_llm builds under resources/models/ (ecem.model_refs); the rules get where it lives.
+FAME_LLM = model_refs.location(FAME["llm"])
+FAME_LLM_INPUT = model_refs.local_input(FAME["llm"])
+FAME_PARAMS = {**{k: v for k, v in FAME.items() if k != "tiny_llm"}, "llm": FAME_LLM}
 FAME_OUTPUTS = [
     *expand(f"{RUNS}/{{experiment}}/predictions.parquet", experiment=EXPERIMENTS),
     f"{RESULTS}/quality/train.json",
 ]
 
 
-if FAME["tiny_llm"] is not None:
+if model_refs.is_random(FAME["llm"]):
 
     rule tiny_llm:
         input:
@@ -104,7 +104,7 @@ rule fame_train:
         runtime=config["train"]["runtime"],
         gpu=config["train"]["num_gpus"],
     params:
-        fame={k: v for k, v in FAME.items() if k != "tiny_llm"},
+        fame=FAME_PARAMS,
         train=config["train"],
         ckpt_dir=f"{RUNS}/{{experiment}}/checkpoints",
     script:
@@ -134,7 +134,7 @@ rule fame_generate:
         runtime=config["train"]["runtime"],
         gpu=config["generate"]["num_gpus"],
     params:
-        fame={k: v for k, v in FAME.items() if k != "tiny_llm"},
+        fame=FAME_PARAMS,
         generate=config["generate"],
         max_length=config["train"]["max_length"],
     script:

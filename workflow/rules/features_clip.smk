@@ -7,19 +7,19 @@ CLIP_DIR = f"{RESULTS}/features/clip"
 CLIP_FEATURES = f"{RESULTS}/features/clip.parquet"
 CLIP_QUALITY = f"{RESULTS}/quality/clip_features.json"
 CLIP_OUTPUTS = [CLIP_FEATURES, CLIP_QUALITY]
-CLIP_MODEL_INPUT = clip_wf.model_input(CLIP_CFG)
+CLIP_MODEL_INPUT = model_refs.local_input(CLIP_CFG["model"])
 CLIP_RENDERED_INPUT = clip_wf.rendered_input(
     CLIP_CFG, expand(rules.render_clips.output.out_dir, shard=RENDER_SHARDS)
 )
 
 
-if clip_wf.builds_tiny(CLIP_CFG):
+if model_refs.is_random(CLIP_CFG["model"]):
 
     rule build_tiny_clip:
         input:
             code=code("ecem.features.tiny_models"),
         output:
-            directory(CLIP_CFG["model"].rstrip("/")),
+            directory(model_refs.location(CLIP_CFG["model"])),
         log:
             f"{LOGS}/build_tiny_clip.log",
         conda:
@@ -60,7 +60,10 @@ rule clip_features_shard:
         gpu=1 if CLIP_CFG["device"].startswith("cuda") else 0,
     params:
         n_shards=CLIP_CFG["shards"],
-        cfg={k: v for k, v in CLIP_CFG.items() if k != "tiny"},
+        cfg={
+            **{k: v for k, v in CLIP_CFG.items() if k != "tiny"},
+            "model": model_refs.location(CLIP_CFG["model"]),
+        },
     script:
         "../scripts/features_clip_shard.py"
 

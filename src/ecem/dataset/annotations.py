@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from ecem.meld import EMOTIONS
 from ecem.text import normalize_text, text_similarity
 
 _VIDEO = re.compile(r"^(?P<test>t_)?(?P<dia>\d+)_(?P<utt>\d+)\.mp4$")
@@ -32,7 +33,8 @@ RESOLVED_COLUMNS = [
     "named_utterance_id", "speaker", "emotion", "meld_emotion", "utterance_text",
     "annotation_text", "cause", "match", "match_score",
 ]
-QUARANTINE_COLUMNS = ["annotation_id", "annotation_ref", "reason", "detail"]
+# `source`: `ecem` (an annotation record) or `meld` (a MELD CSV row that cannot be used).
+QUARANTINE_COLUMNS = ["source", "annotation_id", "annotation_ref", "reason", "detail"]
 
 
 def sample_id(meld_split: str, dialogue_id: int, utterance_id: int) -> str:
@@ -48,34 +50,65 @@ def parse_video_name(name: str) -> tuple[str, int, int]:
     return ("test" if m["test"] else "train"), int(m["dia"]), int(m["utt"])
 
 
-def parse_record(record: dict[str, Any]) -> dict[str, Any]:
+def _turn_value(turns: list[Any], speaker: str) -> str | None:
+    """The text of the first turn `from` `speaker`; ValueError when a turn is not a dict of strings."""
+    for i, turn in enumerate(turns):
+        if not isinstance(turn, dict):
+            raise ValueError(f"conversations[{i}] is {type(turn).__name__}, not an object")
+        if turn.get("from") == speaker:
+            value = turn.get("value")
+            if not isinstance(value, str):
+                raise ValueError(f"conversations[{i}].value is {type(value).__name__}, not a string")
+            return value
+    return None
+
+
+def parse_record(record: Any) -> dict[str, Any]:
     """One ECEM record → flat fields. Raises ValueError saying what is malformed."""
     if not isinstance(record, dict) or "video" not in record or "conversations" not in record:
-        raise ValueError("record lacks 'video' or 'conversations'")
+        raise ValueError("record is not an object with 'video' and 'conversations'")
     split, dia, utt = parse_video_name(record["video"])
     turns = record["conversations"]
-    human = next((t.get("value", "") for t in turns if t.get("from") == "human"), None)
-    answer = next((t.get("value", "") for t in turns if t.get("from") == "gpt"), None)
+    if not isinstance(turns, list):
+        raise ValueError(f"'conversations' is {type(turns).__name__}, not a list of turns")
+    human, answer = _turn_value(turns, "human"), _turn_value(turns, "gpt")
     if human is None or answer is None:
         raise ValueError("conversation lacks a human prompt or a gpt answer")
     m = _PROMPT.search(human)
     if not m:
         raise ValueError(f"prompt does not name an emotion and <Speaker: text>: {human[:80]!r}")
     return {
-        "annotation_id": record.get("id"), "annotation_ref": record["video"], "meld_split": split,
+        "annotation_id": record.get("id"), "annotation_ref": str(record["video"]), "meld_split": split,
         "dialogue_id": dia, "named_utterance_id": utt, "emotion": m["emotion"].lower(),
         "speaker": m["speaker"].strip(), "annotation_text": m["text"].strip(),
         "cause": answer.strip(),
     }
 
 
-def load_annotations(path: str | Path) -> list[dict[str, Any]]:
-    """Read the ECEM JSON (a list of records)."""
-    with Path(path).open(encoding="utf-8") as fh:
-        data = json.load(fh)
-    if not isinstance(data, list):
-        raise ValueError(f"{path}: expected a JSON list of annotation records")
-    return data
+class AnnotationFileError(ValueError):
+    """The ECEM JSON cannot be used at all; the message names the file and the problem."""
+
+
+def load_annotations(path: str | Path) -> list[Any]:
+    """Read the ECEM JSON (a non-empty list of records); AnnotationFileError says what is wrong."""
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise AnnotationFileError(f"{path}: not UTF-8 (byte 0x{data[exc.start]:02x} on line {line}); "
+                                  f"the ECEM JSON is UTF-8") from None
+    try:
+        records = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AnnotationFileError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column "
+                                  f"{exc.colno}); is the file complete?") from None
+    if not isinstance(records, list):
+        raise AnnotationFileError(f"{path}: expected a JSON list of annotation records, got "
+                                  f"{type(records).__name__}")
+    if not records:
+        raise AnnotationFileError(f"{path}: no annotations (an empty list)")
+    return records
 
 
 def _best_match(ann: dict[str, Any], candidates: pd.DataFrame, speaker_weight: float) -> tuple[Any, str, float]:
@@ -113,7 +146,8 @@ def resolve_annotations(
     seen: dict[str, Any] = {}
 
     def reject(record: dict[str, Any], reason: str, detail: str) -> None:
-        quarantined.append({"annotation_id": record.get("id", record.get("annotation_id")),
+        ident = record.get("id", record.get("annotation_id"))
+        quarantined.append({"source": "ecem", "annotation_id": None if ident is None else str(ident),
                             "annotation_ref": str(record.get("video", record.get("annotation_ref"))),
                             "reason": reason, "detail": detail})
 
@@ -122,6 +156,10 @@ def resolve_annotations(
             ann = parse_record(record)
         except ValueError as exc:
             reject(record if isinstance(record, dict) else {}, "malformed", str(exc))
+            continue
+        if ann["emotion"] not in EMOTIONS:
+            reject(record, "unknown_emotion",
+                   f"emotion {ann['emotion']!r} is not one of MELD's {', '.join(EMOTIONS)}")
             continue
         if drop_neutral and ann["emotion"] == "neutral":
             reject(record, "neutral", "neutral target dropped (dataset.drop_neutral)")

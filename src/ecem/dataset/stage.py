@@ -14,12 +14,12 @@ from typing import Any
 import pandas as pd
 
 from ecem.artifacts import read_metadata, read_table, write_json, write_table
-from ecem.dataset.annotations import load_annotations, resolve_annotations
+from ecem.dataset.annotations import QUARANTINE_COLUMNS, load_annotations, resolve_annotations
 from ecem.dataset.probe import probe_utterances, touched_utterances
 from ecem.dataset.quality import dataset_quality
 from ecem.dataset.render import render_shard
 from ecem.dataset.split import grouped_split
-from ecem.meld import MeldLayout, read_meld
+from ecem.meld import MeldLayout, read_meld, read_meld_rows
 
 log = logging.getLogger(__name__)
 STAGE = "dataset"
@@ -27,11 +27,20 @@ STAGE = "dataset"
 
 def run_resolve(meld_cfg: dict[str, Any], annotations_path: str, cfg: dict[str, Any],
                 out_resolved: str, out_quarantine: str) -> None:
-    """CSVs + ECEM JSON → resolved samples and quarantined annotations (no videos needed)."""
-    meld = read_meld(MeldLayout.from_config(meld_cfg))
+    """CSVs + ECEM JSON → resolved samples and quarantined annotations and MELD rows (no videos
+    needed). A file that cannot be used at all stops the job with one line naming it."""
+    meld, bad_rows = read_meld_rows(MeldLayout.from_config(meld_cfg))
     records = load_annotations(annotations_path)
     resolved, quarantine = resolve_annotations(
         records, meld, cfg["match"]["min_score"], cfg["match"]["speaker_weight"], cfg["drop_neutral"])
+    rows = pd.DataFrame({"source": "meld", "annotation_id": None,
+                         "annotation_ref": [f"{Path(p).name}:{n}" for p, n in zip(bad_rows["csv_path"], bad_rows["line"])],
+                         "reason": bad_rows["reason"], "detail": bad_rows["detail"]},
+                        columns=QUARANTINE_COLUMNS)
+    quarantine = pd.concat([quarantine, rows], ignore_index=True) if len(rows) else quarantine
+    if resolved.empty:
+        raise ValueError(f"none of the {len(records)} annotations in {annotations_path} resolved to a "
+                         f"usable MELD utterance: {quarantine['reason'].value_counts().to_dict()}")
     settings = {"match": cfg["match"], "drop_neutral": cfg["drop_neutral"], "n_annotations": len(records)}
     write_table(resolved, out_resolved, STAGE, settings)
     write_table(quarantine, out_quarantine, STAGE, settings)
