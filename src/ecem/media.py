@@ -87,8 +87,13 @@ def probe_clip(path: str | Path, silence_dbfs: float = -60.0) -> ClipProbe:
                 return ClipProbe("corrupt", "no video stream")
             vstream = container.streams.video[0]
             fps = float(vstream.average_rate or vstream.guessed_rate or 0)
+            indexed = int(vstream.frames or 0)  # what the container's index promises
             n_frames = sum(1 for p in container.demux(vstream) if p.size > 0)
             width, height = vstream.codec_context.width, vstream.codec_context.height
+        if indexed and n_frames < indexed:
+            # A cut-off file whose index sits at the front (faststart) lists frames it lacks.
+            return ClipProbe("corrupt", f"truncated: {n_frames} of the {indexed} frames its index "
+                                        f"lists are in the file")
         with av.open(str(path)) as container:
             next(container.decode(video=0))  # raises if no frame decodes
         has_audio = False

@@ -101,6 +101,27 @@ def ecem_source(config: Mapping[str, Any]) -> Source:
     return Source(cached, download=not Path(cached).is_file())
 
 
+def missing_inputs(config: Mapping[str, Any]) -> list[str]:
+    """Input files that no rule makes and that are absent (one line each, naming the key).
+
+    Snakemake does not look at the inputs of jobs whose outputs are up to date, so a corpus that
+    went missing after a run would otherwise pass as "Nothing to be done" on stale results.
+    """
+    if config["demo"]["enabled"]:
+        return []
+    problems = []
+    meld, ecem = meld_source(config), ecem_source(config)
+    if not meld.download:
+        layout = MeldLayout.from_config({**config["meld"], "root": meld.path})
+        named = {f"meld.splits.{s}.csv": layout.csv_path(s) for s in layout.splits}
+        named.update({f"meld.splits.{s}.videos": layout.video_dir(s) for s in layout.splits})
+        problems += [f"config key {key!r}: input {str(path)!r} does not exist"
+                     for key, path in named.items() if not path.exists()]
+    if not ecem.download and not Path(ecem.path).is_file():
+        problems.append(f"config key 'ecem.annotations': input {ecem.path!r} does not exist")
+    return problems
+
+
 def user_inputs(config: Mapping[str, Any]) -> dict[str, str]:
     """Paths the user named as inputs (never rule outputs), keyed by config key."""
     named: dict[str, str] = {}

@@ -8,6 +8,7 @@ import pytest
 import yaml
 from safetensors.torch import load_file
 
+from ecem import model_refs
 from ecem.artifacts import read_metadata, read_table
 from tests.conftest import REPO, run_snakemake
 
@@ -24,7 +25,8 @@ def samples(demo_run):
 
 
 def test_tiny_llm_is_built_and_marked_random(demo_run):
-    llm = demo_run / CONFIG["fame"]["llm"]
+    llm = demo_run / model_refs.location(CONFIG["fame"]["llm"])
+    assert llm.parent == demo_run / "resources/models"
     assert (llm / "config.json").exists() and (llm / "tokenizer.json").exists()
     assert json.loads((llm / "ecem_model.json").read_text())["random_weights"] is True
 

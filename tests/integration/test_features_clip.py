@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
+from ecem import model_refs
 from ecem.artifacts import read_table
 from ecem.features.clip import (
     concat_features,
@@ -58,7 +59,7 @@ def test_tokens_for_every_usable_sample(demo_run: Path, clip_cfg: dict) -> None:
         assert row["n_frames_clip"] == n_frames[sid]
         assert list(row["frame_positions"]) == uniform_frame_indices(int(n_frames[sid]), layout.num_frames)
     settings = read_settings(demo_run / CLIP)
-    assert settings["random_weights"] is True and settings["model"] == clip_cfg["model"]
+    assert settings["random_weights"] is True and settings["model"] == model_refs.location(clip_cfg["model"])
     assert settings["hidden_layer"] == -2 and settings["image_size"] == 224
 
 

@@ -25,8 +25,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import REPO, SNAKEMAKE, parse_job_stats, planned_jobs, run_snakemake, write_config
 from ecem.artifacts import read_table
+from tests.conftest import REPO, SNAKEMAKE, parse_job_stats, planned_jobs, run_snakemake, write_config
 
 pytestmark = pytest.mark.integration
 

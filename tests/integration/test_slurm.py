@@ -20,9 +20,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from ecem.artifacts import read_table
 from tests.conftest import REPO, SNAKEMAKE, parse_job_stats
 from tests.slurm_cluster import ACCOUNT, CPU_PARTITION, GPU_PARTITION, SlurmCluster, SlurmUnavailable
-from ecem.artifacts import read_table
 
 pytestmark = [pytest.mark.integration, pytest.mark.slurm]
 

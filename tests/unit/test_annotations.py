@@ -1,9 +1,18 @@
 """ECEM annotation parsing and resolution against MELD."""
 
+import re
+
 import pandas as pd
 import pytest
 
-from ecem.dataset.annotations import parse_record, parse_video_name, resolve_annotations, sample_id
+from ecem.dataset.annotations import (
+    AnnotationFileError,
+    load_annotations,
+    parse_record,
+    parse_video_name,
+    resolve_annotations,
+    sample_id,
+)
 
 
 def meld_rows(rows):
@@ -99,3 +108,37 @@ def test_malformed_missing_dialogue_and_duplicates_are_quarantined():
     res, quarantine = resolve(records)
     assert list(res["sample_id"]) == [sample_id("test", 5, 0)]
     assert list(quarantine["reason"]) == ["malformed", "no_dialogue", "duplicate"]
+
+
+@pytest.mark.parametrize("bad,why", [
+    ({"id": 7, "video": "5_1.mp4", "conversations": "hello"}, "'conversations' is str"),
+    ({"id": 7, "video": "5_1.mp4", "conversations": ["hi", "there"]}, r"conversations\[0\] is str"),
+    ({"id": 7, "video": "5_1.mp4", "conversations": [{"from": "human", "value": 3}]}, "not a string"),
+    ("just a string", "not an object"),
+])
+def test_malformed_turns_are_quarantined_and_the_rest_resolve(bad, why):
+    good = record("5_1.mp4", "Rachel", "Where is my coffee?")
+    res, quarantine = resolve([bad, good])
+    assert list(res["sample_id"]) == ["train/dia5_utt1"]
+    assert list(quarantine["reason"]) == ["malformed"]
+    assert re.search(why, quarantine["detail"].iloc[0])
+
+
+def test_emotion_outside_melds_seven_is_quarantined_not_passed_on():
+    res, quarantine = resolve([record("5_1.mp4", "Rachel", "Where is my coffee?", emotion="excited")])
+    assert res.empty
+    assert list(quarantine["reason"]) == ["unknown_emotion"] and "'excited'" in quarantine["detail"].iloc[0]
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"[]", "no annotations"),
+    (b'[{"id": 1, "video": "5_1.mp4", "conversa', "not valid JSON .* is the file complete"),
+    (b'[{"id": 1, "video": "caf\xe9.mp4"}]', r"not UTF-8 \(byte 0xe9 on line 1\)"),
+    (b'{"id": 1}', "expected a JSON list"),
+])
+def test_unusable_annotation_file_is_one_line_naming_it(tmp_path, content, message):
+    path = tmp_path / "ecem.json"
+    path.write_bytes(content)
+    with pytest.raises(AnnotationFileError, match=message) as err:
+        load_annotations(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)

@@ -38,6 +38,18 @@ def test_probe_statuses_of_bad_clips(tmp_path):
     assert silent.n_frames == 30  # the video stays usable
 
 
+def test_probe_sees_a_cut_off_faststart_file(tmp_path):
+    # The index at the front still lists every frame; the data of the second half is gone.
+    run_ffmpeg(["-i", str(make_clip(tmp_path / "a.mp4", frames=60)), "-c", "copy",
+                "-movflags", "+faststart", str(tmp_path / "fs.mp4")])
+    data = (tmp_path / "fs.mp4").read_bytes()
+    (tmp_path / "half.mp4").write_bytes(data[: len(data) // 2])
+    cut = probe_clip(tmp_path / "half.mp4")
+    assert cut.status == "corrupt" and cut.status_detail.startswith("truncated: ")
+    assert "of the 60 frames" in cut.status_detail
+    assert probe_clip(tmp_path / "fs.mp4").status == "ok"
+
+
 def test_read_frames_returns_requested_order_and_size(tmp_path):
     clip = make_clip(tmp_path / "a.mp4", frames=20)
     allf = read_frames(clip)

@@ -20,5 +20,8 @@ MELD_SOURCE = sources.meld_source(config)
 MELD_CFG = {**config["meld"], "root": MELD_SOURCE.path}
 MELD = MeldLayout.from_config(MELD_CFG)
 ECEM_SOURCE = sources.ecem_source(config)
+MISSING_INPUTS = sources.missing_inputs(config)
+if MISSING_INPUTS:
+    raise WorkflowError(f"Missing input: {MISSING_INPUTS[0]}")
 # One software environment for every rule (conda users: --software-deployment-method conda).
 CONDA_ENV = f"{workflow.basedir}/envs/pipeline.yaml"

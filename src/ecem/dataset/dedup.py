@@ -19,7 +19,9 @@ class Overlap:
     """Frames to drop from the start of a clip, and how that number was decided.
 
     `source`: `first` (first kept clip of the dialogue), `csv_none` (times say no overlap),
-    `frames` (confirmed/refined by frames), `unconfirmed` (times say overlap, frames disagree).
+    `frames` (confirmed/refined by frames), `unconfirmed` (times say overlap, frames disagree),
+    `fps_mismatch` (times say overlap, but the two clips' frame rates differ, so frames cannot be
+    paired by index: nothing is cut).
     """
 
     frames: int

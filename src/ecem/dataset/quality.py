@@ -18,7 +18,15 @@ def dataset_quality(
     """Summarise annotations, probing, duplicate removal and clips for the report."""
     bad_utts = utterances[utterances["status"] != "ok"]
     bad_clips = clips[clips["status"] != "ok"]
+    retimed = segments[(segments["render_fps"] - segments["fps"]).abs() >= 1e-3]
     return {
+        # Every quarantine of the stage by reason: annotation records and MELD CSV rows kept out
+        # at ingest, utterance clips not used (by probe status), samples kept out at render.
+        "quarantined_by_reason": {
+            "annotations": _counts(quarantine["reason"]),
+            "utterances": _counts(bad_utts["status"]),
+            "samples": _counts(bad_clips["reason"]),
+        },
         "annotations": {
             "total": int(n_annotations),
             "resolved": int(len(samples)),
@@ -43,6 +51,8 @@ def dataset_quality(
             "by_overlap_source": _counts(segments["overlap_source"]),
             "frames_removed": int(segments["overlap_frames"].sum()),
             "render_failed": int((segments["status"] != "ok").sum()),
+            "retimed": retimed[["meld_split", "dialogue_id", "utterance_id", "status_detail"]]
+            .to_dict("records"),
         },
         "clips": {
             "samples": int(len(clips)),

@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import tempfile
 from collections.abc import Callable
+from fractions import Fraction
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -33,10 +34,10 @@ log = logging.getLogger(__name__)
 SEGMENT_COLUMNS = [
     "meld_split", "dialogue_id", "utterance_id", "video_path", "fps", "source_n_frames",
     "first_frame", "last_frame", "n_frames", "overlap_frames", "overlap_csv_frames",
-    "overlap_source", "overlap_distance", "segment_path", "status", "status_detail",
+    "overlap_source", "overlap_distance", "render_fps", "segment_path", "status", "status_detail",
 ]
 CLIP_COLUMNS = [
-    "sample_id", "meld_split", "dialogue_id", "utterance_id", "status", "status_detail",
+    "sample_id", "meld_split", "dialogue_id", "utterance_id", "status", "reason", "status_detail",
     "segments", "skipped_utterances", "n_frames", "fps", "duration_s", "frames_removed",
     "clip_path",
 ]
@@ -55,21 +56,48 @@ class _Segment:
         return int(self.row["n_frames"]) - self.overlap.frames
 
 
+def atempo_chain(factor: float) -> str:
+    """ffmpeg `atempo` filters whose product is `factor` (each step must lie in 0.5..2)."""
+    steps = []
+    while factor < 0.5 or factor > 2.0:
+        step = 0.5 if factor < 0.5 else 2.0
+        steps.append(step)
+        factor /= step
+    steps.append(factor)
+    return ",".join(f"atempo={f:.9f}" for f in steps)
+
+
+def rate_text(fps: float) -> str:
+    """A frame rate as the exact fraction ffmpeg should use (23.976… → 24000/1001)."""
+    rate = Fraction(fps).limit_denominator(1001)
+    return f"{rate.numerator}/{rate.denominator}"
+
+
 def encode_segment(src: str, dst: Path, first_frame: int, fps: float, size: tuple[int, int],
-                   has_audio: bool, duration_s: float, render: dict[str, Any]) -> None:
-    """Re-encode `src` from `first_frame` on, at a fixed size and audio format (H.264 + AAC)."""
+                   has_audio: bool, n_frames: int, render: dict[str, Any],
+                   out_fps: float | None = None) -> None:
+    """Re-encode `src` from `first_frame` on, at a fixed size and audio format (H.264 + AAC).
+
+    With `out_fps` different from the clip's `fps`, the clip is re-timed: every frame is kept and
+    shown at `out_fps`, and the audio is tempo-scaled by the same factor (pitch kept), so a
+    dialogue whose clips have mixed frame rates concatenates with audio and video in sync.
+    """
+    out_fps = fps if out_fps is None or abs(out_fps - fps) < 1e-3 else out_fps
     start_s = first_frame / fps
     args = ["-i", src]
+    tempo = "" if out_fps == fps else f",{atempo_chain(out_fps / fps)}"
     if has_audio:
         audio_map = "0:a:0"
-        afilter = ["-af", f"atrim=start={start_s:.6f},asetpts=PTS-STARTPTS"]
+        afilter = ["-af", f"atrim=start={start_s:.6f},asetpts=PTS-STARTPTS{tempo}"]
     else:  # give silent clips a silent track so every segment has the same streams
-        args += ["-f", "lavfi", "-t", f"{duration_s:.6f}", "-i",
+        args += ["-f", "lavfi", "-t", f"{n_frames / out_fps:.6f}", "-i",
                  f"anullsrc=r={render['audio_rate']}:cl=mono"]
         audio_map, afilter = "1:a:0", []
+    timing = "setpts=PTS-STARTPTS" if out_fps == fps else (
+        f"setpts=N/({rate_text(out_fps)})/TB,fps={rate_text(out_fps)}")
     args += [
         "-map", "0:v:0", "-map", audio_map,
-        "-vf", f"trim=start_frame={first_frame},setpts=PTS-STARTPTS,scale={size[0]}:{size[1]},setsar=1",
+        "-vf", f"trim=start_frame={first_frame},{timing},scale={size[0]}:{size[1]},setsar=1",
         *afilter, "-fps_mode", "passthrough",
         "-c:v", "libx264", "-preset", render["preset"], "-crf", str(render["crf"]),
         "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", "-ar", str(render["audio_rate"]),
@@ -91,12 +119,25 @@ def concat_segments(paths: list[Path], dst: Path) -> None:
         listing.unlink()
 
 
-def _gray_frames(row: dict[str, Any], count: int, from_end: bool) -> np.ndarray:
-    """The first or last `count` frames of a clip, in gray, for the overlap check."""
+def _gray_frames(row: dict[str, Any], count: int, from_end: bool, size: tuple[int, int]) -> np.ndarray:
+    """The first or last `count` frames of a clip, in gray at the dialogue's common `size` (MELD
+    mixes resolutions), for the overlap check."""
     total = int(row["n_frames"])
     count = min(count, total)
     idx = range(total - count, total) if from_end else range(count)
-    return read_frames(row["video_path"], list(idx), gray=True)
+    return read_frames(row["video_path"], list(idx), size=size, gray=True)
+
+
+def dialogue_format(usable: pd.DataFrame) -> tuple[tuple[int, int], float]:
+    """The size and frame rate every segment of a dialogue is rendered at: those of most of its
+    usable clips (the first such clip on ties), so stream-copy concatenation works."""
+    if not len(usable):
+        return (0, 0), float("nan")
+    sizes = list(zip(usable["width"].astype(int), usable["height"].astype(int)))
+    rates = [round(float(f), 3) for f in usable["fps"]]
+    size = max(sizes, key=lambda s: (sizes.count(s), -sizes.index(s)))
+    rate = max(rates, key=lambda r: (rates.count(r), -rates.index(r)))
+    return size, float(usable["fps"].iloc[rates.index(rate)])
 
 
 def render_dialogue(
@@ -115,11 +156,11 @@ def render_dialogue(
     seg_dir.mkdir(parents=True, exist_ok=True)
     clip_dir.mkdir(parents=True, exist_ok=True)
     usable = utterances[utterances["status"].isin(USABLE_STATUSES)]
-    size = (int(usable["width"].iloc[0]), int(usable["height"].iloc[0])) if len(usable) else (0, 0)
+    size, out_fps = dialogue_format(usable)
 
     segments: list[_Segment] = []
-    failed: dict[int, str] = {
-        int(r.utterance_id): f"{r.status}: {r.status_detail}"
+    failed: dict[int, tuple[str, str]] = {  # utterance id → (reason, detail)
+        int(r.utterance_id): (str(r.status), f"{r.status}: {r.status_detail}")
         for r in utterances.itertuples() if r.status not in USABLE_STATUSES
     }
     prev: dict[str, Any] | None = None
@@ -131,22 +172,28 @@ def render_dialogue(
         else:
             est = csv_overlap_frames(prev["end_s"], row["start_s"], fps)
             overlap = Overlap(0, est, "csv_none")
-            if est > 0:  # decode only when the times say the clips overlap
+            if est > 0 and abs(float(prev["fps"]) - fps) >= 1e-3:
+                # Frame i of one clip is not frame i of the other in time: nothing is cut.
+                overlap = Overlap(0, est, "fps_mismatch")
+            elif est > 0:  # decode only when the times say the clips overlap
                 need = est + int(dedup["search_frames"])
                 overlap = refine_overlap(
-                    _gray_frames(prev, need, from_end=True), _gray_frames(row, need + 1, from_end=False),
+                    _gray_frames(prev, need, True, size), _gray_frames(row, need + 1, False, size),
                     est, int(dedup["search_frames"]), float(dedup["max_distance"]),
                     float(dedup["tie_tolerance"]))
         seg = _Segment(row, overlap, seg_dir / f"dia{dia}_utt{uid}.mp4")
+        if abs(out_fps - fps) >= 1e-3:
+            seg.detail = f"re-timed from {fps:.3f} to {out_fps:.3f} fps (frames kept, audio tempo-scaled)"
+            log.info("%s/dia%d_utt%d: %s", split, dia, uid, seg.detail)
         try:
             encode_segment(row["video_path"], seg.path, overlap.frames, fps, size,
-                           bool(row["has_audio"]), seg.n_frames / fps, render)
+                           bool(row["has_audio"]), seg.n_frames, render, out_fps)
             got = probe_clip(seg.path).n_frames
             if got != seg.n_frames:
                 raise FFmpegError(f"segment has {got} frames, expected {seg.n_frames}")
         except FFmpegError as exc:
             seg.status, seg.detail = "render_failed", str(exc)
-            failed[uid] = f"render_failed: {exc}"
+            failed[uid] = ("render_failed", f"render_failed: {exc}")
             log.warning("%s/dia%d_utt%d: %s", split, dia, uid, exc)
             segments.append(seg)
             continue
@@ -162,8 +209,8 @@ def render_dialogue(
         parts = [s for s in good if int(s.row["utterance_id"]) <= target]
         skipped = sorted(u for u in failed if u <= target)
         if target in failed:
-            clips.append({**record, "status": "quarantined",
-                          "status_detail": f"target clip unusable ({failed[target]})",
+            clips.append({**record, "status": "quarantined", "reason": failed[target][0],
+                          "status_detail": f"target clip unusable ({failed[target][1]})",
                           "segments": [], "skipped_utterances": skipped, "n_frames": 0,
                           "fps": float("nan"), "duration_s": float("nan"), "frames_removed": 0,
                           "clip_path": None})
@@ -171,9 +218,9 @@ def render_dialogue(
         clip_path = clip_dir / f"dia{dia}_utt{target}.mp4"
         concat_segments([s.path for s in parts], clip_path)
         n_frames = sum(s.n_frames for s in parts)
-        fps = float(parts[-1].row["fps"])
+        fps = out_fps
         clips.append({
-            **record, "status": "ok",
+            **record, "status": "ok", "reason": "",
             "status_detail": f"skipped context utterances {skipped}" if skipped else "",
             "segments": [{"utterance_id": int(s.row["utterance_id"]), "first_frame": s.overlap.frames,
                           "last_frame": int(s.row["n_frames"]) - 1, "n_frames": s.n_frames,
@@ -189,7 +236,7 @@ def render_dialogue(
         "last_frame": int(s.row["n_frames"]) - 1, "n_frames": s.n_frames,
         "overlap_frames": s.overlap.frames, "overlap_csv_frames": s.overlap.csv_frames,
         "overlap_source": s.overlap.source, "overlap_distance": s.overlap.distance,
-        "segment_path": str(s.path) if s.status == "ok" else None,
+        "render_fps": out_fps, "segment_path": str(s.path) if s.status == "ok" else None,
         "status": s.status, "status_detail": s.detail,
     } for s in segments]
     return seg_records, clips

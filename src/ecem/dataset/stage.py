@@ -62,7 +62,7 @@ def run_probe(resolved_path: str, meld_cfg: dict[str, Any], cfg: dict[str, Any],
     samples = read_table(resolved_path)
     meld = read_meld(MeldLayout.from_config(meld_cfg), tuple(sorted(samples["meld_split"].unique())))
     rows = touched_utterances(meld, samples)
-    write_table(probe_utterances(rows, cfg["silence_dbfs"], threads), out, STAGE, {"probe": cfg})
+    write_table(probe_utterances(rows, cfg, threads), out, STAGE, {"probe": cfg})
 
 
 def run_render(resolved_path: str, utterances_path: str, shard: int, n_shards: int,
