@@ -17,6 +17,7 @@ include: "workflow/rules/features_clip.smk"
 include: "workflow/rules/features_faces.smk"
 include: "workflow/rules/fame.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/code_version.smk"
 include: "workflow/rules/safety.smk"
 
 

@@ -1,7 +1,8 @@
 """Reading and writing the pipeline's artifacts: atomic writes, settings in Parquet metadata.
 
 Every Parquet artifact carries `{"stage": ..., "settings": {...}}` as JSON under the schema
-metadata key `ecem`, so a reader can check which settings produced the file (DESIGN §2). Writes
+metadata key `ecem`, so a reader can check which settings produced the file. Their columns are
+the contract in workflow/schemas/artifacts/columns.yaml (checked by `column_problems`). Writes
 go to a temporary file in the same directory and are renamed into place, so a killed job never
 leaves a half-written file that looks complete.
 """
@@ -96,3 +97,31 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     if METADATA_KEY not in meta:
         raise ValueError(f"{path} carries no ECEM stage metadata (not written by this pipeline?)")
     return json.loads(meta[METADATA_KEY])
+
+
+_FAMILIES = {
+    "string": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
+    "int": pa.types.is_integer,
+    "float": pa.types.is_floating,
+    "bool": pa.types.is_boolean,
+    "list": lambda t: pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t),
+    "binary": lambda t: pa.types.is_binary(t) or pa.types.is_large_binary(t),
+}
+
+
+def column_problems(path: str | Path, columns: Mapping[str, str]) -> list[str]:
+    """How a Parquet file breaks its column contract (`{column: type family}`, see
+    workflow/schemas/artifacts/columns.yaml): missing columns and columns of the wrong family.
+    A column whose values are all missing may have Arrow's null type."""
+    schema = pq.read_schema(path)
+    problems = []
+    for name, family in columns.items():
+        if family not in _FAMILIES:
+            raise ValueError(f"unknown type family {family!r} for column {name!r}")
+        if name not in schema.names:
+            problems.append(f"{path}: column {name!r} is missing")
+            continue
+        kind = schema.field(name).type
+        if not (pa.types.is_null(kind) or _FAMILIES[family](kind)):
+            problems.append(f"{path}: column {name!r} is {kind}, not {family}")
+    return problems

@@ -7,7 +7,6 @@ interrupted download is never mistaken for a complete one. Offline, the error sa
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 import tarfile
@@ -18,6 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ecem.artifacts import atomic_path
+from ecem.provenance import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -26,18 +26,10 @@ class DownloadError(RuntimeError):
     """A download failed or its checksum did not match."""
 
 
-def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def fetch(url: str, dest: str | Path, sha256: str | None) -> Path:
     """Download `url` to `dest` unless it is already there with the right checksum."""
     dest = Path(dest)
-    if dest.exists() and (sha256 is None or sha256_of(dest) == sha256):
+    if dest.exists() and (sha256 is None or sha256_file(dest) == sha256):
         return dest
     try:
         with urllib.request.urlopen(url, timeout=60) as response, atomic_path(dest) as tmp:
@@ -46,7 +38,7 @@ def fetch(url: str, dest: str | Path, sha256: str | None) -> Path:
                 while block := response.read(1 << 20):
                     out.write(block)
                     bar.update(len(block))
-            got = sha256_of(tmp)
+            got = sha256_file(tmp)
             if sha256 is not None and got != sha256:
                 raise DownloadError(f"{url}: SHA-256 {got} does not match the configured {sha256}")
             if sha256 is None:

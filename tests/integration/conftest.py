@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_snakemake
+from tests.helpers import run_snakemake
 
 
 @pytest.fixture(scope="session")

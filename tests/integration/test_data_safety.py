@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import parse_job_stats, planned_jobs, run_snakemake, write_config
+from tests.helpers import parse_job_stats, planned_jobs, run_snakemake, write_config
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ import pytest
 
 from ecem.artifacts import read_metadata, read_table
 from ecem.media import probe_clip, read_frames
-from tests.conftest import planned_jobs, run_snakemake, write_config
+from tests.helpers import planned_jobs, run_snakemake, write_config
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ import yaml
 from PIL import Image
 
 from ecem.artifacts import read_table
-from tests.conftest import REPO, run_snakemake
+from tests.helpers import REPO, run_snakemake
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from ecem import model_refs
 from ecem.artifacts import read_metadata, read_table
-from tests.conftest import REPO, run_snakemake
+from tests.helpers import REPO, run_snakemake
 
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
 EXPERIMENTS = CONFIG["experiments"]

@@ -12,7 +12,7 @@ import av
 import pytest
 
 from ecem.artifacts import read_table
-from tests.conftest import run_snakemake, write_config
+from tests.helpers import artifact_problems, run_snakemake, write_config
 from tests.fault_corpus import EXPECTED_QUARANTINE, EXPECTED_SAMPLES, EXPECTED_UTTERANCES, plant_faults
 
 pytestmark = pytest.mark.integration
@@ -113,3 +113,7 @@ def test_an_unreadable_input_file_stops_the_job_with_one_line_naming_it(demo_run
     assert proc.returncode != 0
     lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if re.search(message, ln)]
     assert lines, (proc.stdout + proc.stderr)[-3000:]
+
+
+def test_the_fault_runs_artifacts_meet_their_column_contracts(fault_run):
+    assert artifact_problems(fault_run) == []

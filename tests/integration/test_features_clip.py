@@ -22,7 +22,7 @@ from ecem.features.clip import (
     uniform_frame_indices,
 )
 from ecem.features.clip_stage import extract_shard
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 CLIP = "results/features/clip.parquet"
 

@@ -2,9 +2,10 @@
 
 * A config edit plans exactly the stage that owns the edited key and the stages downstream of it
   (rule graph), nothing upstream or beside it (`snakemake -n` on the complete `demo_run`).
-* A package-code edit reruns the stage whose rules list the module (`code(...)` inputs). The
-  repository's source is never touched: a sandbox copy of the workflow and of `src/` runs with
-  the copy first on PYTHONPATH, so `code()` resolves to the copy, and the copy is edited.
+* A package-code edit reruns exactly the jobs whose code it changes (each rule's `params.code`,
+  a content digest, ecem.provenance), and new file times alone (a checkout, a fresh clone) rerun
+  nothing. The repository's source is never touched: a sandbox copy of the workflow and of
+  `src/` runs with the copy first on PYTHONPATH, and the copy is edited.
 * A job SIGKILLed mid-write (the whole snakemake process group, like a node failure) leaves no
   artifact that a rerun trusts: final Parquet files never appear half-written (atomic writes), the
   job is recorded as incomplete, the next run redoes it, and its outputs equal an uninterrupted
@@ -26,7 +27,7 @@ import pandas as pd
 import pytest
 
 from ecem.artifacts import read_table
-from tests.conftest import REPO, SNAKEMAKE, parse_job_stats, planned_jobs, run_snakemake, write_config
+from tests.helpers import REPO, SNAKEMAKE, parse_job_stats, planned_jobs, run_snakemake, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -158,25 +159,48 @@ def sandbox(tmp_path_factory):
 
 
 def test_sandbox_runs_the_copied_package(sandbox):
-    # The rules' code inputs point into the copy, so editing the copy is an honest code change.
-    out = run_sandbox(sandbox, "-n", "--forcerun", "split_samples", DATASET_TARGET).stdout
-    assert str(sandbox["repo"] / "src/ecem/dataset/split.py") in out
-    assert str(REPO / "src/ecem/dataset/split.py") not in out
+    # The workflow imports `ecem` from the copy, so editing the copy is an honest code change.
+    out = subprocess.run([str(Path(SNAKEMAKE).with_name("python")), "-c", "import ecem; print(ecem.__file__)"],
+                         capture_output=True, text=True, env=sandbox["env"], check=True).stdout
+    assert out.strip() == str(sandbox["repo"] / "src/ecem/__init__.py")
 
 
-def test_package_code_edit_reruns_exactly_its_stage(sandbox):
+def test_package_code_edit_reruns_exactly_the_jobs_that_run_it(sandbox):
     assert sandbox_plan(sandbox, DATASET_TARGET) == {}
     module = sandbox["repo"] / "src/ecem/dataset/split.py"
     original = module.read_text()
     try:
-        module.write_text(original + "\n# an edit of the split stage's code\n")
+        # A real edit of one function body: only the split job runs that function.
+        edited = original.replace("    if samples.empty:", "    if samples.empty:  # edited", 1)
+        assert edited != original
+        module.write_text(edited)
         jobs = sandbox_plan(sandbox, DATASET_TARGET)
         assert jobs == {"split_samples": 1, "dataset_quality": 1}, jobs
+        # Touching a module (a checkout, a fresh clone) changes its time, not its code: no rerun.
+        module.write_text(original)
+        os.utime(module)
+        assert sandbox_plan(sandbox, DATASET_TARGET) == {}
     finally:
         module.write_text(original)
-        stat = (sandbox["workdir"] / "results/ecem/annotations.parquet").stat()
-        os.utime(module, (stat.st_atime, stat.st_mtime - 60))  # back to "older than its output"
     assert sandbox_plan(sandbox, DATASET_TARGET) == {}
+
+
+def test_a_fresh_copy_of_the_repository_plans_nothing_on_finished_results(demo_run, tmp_path):
+    # As after `git clone`: every file of the workflow and the package is new (fresh times), the
+    # finished results and Snakemake's records are copied in as they are.
+    repo = tmp_path / "clone"
+    repo.mkdir()
+    for name in ("Snakefile", "config.yaml"):
+        shutil.copy(REPO / name, repo / name)
+    for name in ("workflow", "profiles", "src", "envs"):
+        shutil.copytree(REPO / name, repo / name, copy_function=shutil.copy,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    workdir = tmp_path / "wd"
+    shutil.copytree(demo_run, workdir, symlinks=True)
+    proc = subprocess.run([SNAKEMAKE, "-s", str(repo / "Snakefile"), "-d", str(workdir), "--cores", "2", "-n"],
+                          capture_output=True, text=True, env=sandbox_env(repo), timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert parse_job_stats(proc.stdout + proc.stderr) == {}, (proc.stdout + proc.stderr)[-3000:]
 
 
 def _digest(directory: Path) -> dict[str, str]:

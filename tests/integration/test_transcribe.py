@@ -13,7 +13,7 @@ import yaml
 from ecem.artifacts import read_metadata, read_table
 from ecem.transcribe.policy import resolve_texts
 from ecem.transcribe.wer import wer
-from tests.conftest import REPO, planned_jobs, write_config
+from tests.helpers import REPO, planned_jobs, write_config
 
 pytestmark = pytest.mark.integration
 

@@ -86,8 +86,23 @@ def child(args_path: str) -> None:
     model, tok = load_model(Path(args["llm"]), seed=args["seed"])
     ex = examples(tok, model.placeholder_id)
     cfg = {**TRAIN_CFG, **args.get("train", {})}
-    train(model, ex[:6], ex[6:], videos(), cfg, args["ckpt_dir"], "fp-test", tok.pad_token_id)
+    train(model, ex[:6], ex[6:], videos(), cfg, args["ckpt_dir"], "fp-test", tok.pad_token_id,
+          after_step=pause_after(args.get("pause_at")))
     model.save_trainable(args["out"])
+
+
+def pause_after(pause_at: int | None) -> Any:
+    """A training callback that stops making progress after step `pause_at` (until killed)."""
+    import logging
+    import time
+
+    def after_step(step: int) -> None:
+        if pause_at and step >= pause_at:
+            logging.getLogger(__name__).warning("step %d reached: pausing (waiting to be killed)", step)
+            while True:
+                time.sleep(60)
+
+    return after_step if pause_at else None
 
 
 if __name__ == "__main__":

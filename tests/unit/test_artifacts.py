@@ -6,7 +6,7 @@ import sys
 import pandas as pd
 import pytest
 
-from ecem.artifacts import atomic_path, read_metadata, read_table, write_json, write_table
+from ecem.artifacts import atomic_path, column_problems, read_metadata, read_table, write_json, write_table
 
 
 def test_table_round_trip_keeps_settings(tmp_path):
@@ -54,3 +54,14 @@ def test_reading_parquet_never_aborts_the_process_at_exit(tmp_path):
     codes = [subprocess.run([sys.executable, "-c", script], capture_output=True).returncode
              for _ in range(20)]
     assert codes == [0] * 20
+
+
+def test_column_contract_names_missing_and_mistyped_columns(tmp_path):
+    path = tmp_path / "t.parquet"
+    write_table(pd.DataFrame({"sample_id": ["a"], "n": [1.5], "text": [None], "segs": [[1, 2]]}), path, "test")
+    contract = {"sample_id": "string", "n": "int", "text": "string", "segs": "list", "cause": "string"}
+    assert column_problems(path, contract) == [
+        f"{path}: column 'n' is double, not int", f"{path}: column 'cause' is missing"]
+    assert column_problems(path, {"sample_id": "string", "text": "string", "segs": "list"}) == []
+    with pytest.raises(ValueError, match="type family"):
+        column_problems(path, {"n": "number"})

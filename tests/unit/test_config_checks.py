@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from ecem.config import ConfigError, check_config, config_problems
-from tests.conftest import REPO, deep_merge
+from tests.helpers import REPO, deep_merge
 
 SCHEMAS = REPO / "workflow" / "schemas" / "config"
 

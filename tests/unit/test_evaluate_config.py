@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from ecem.config import ConfigError, validate_config
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 SCHEMAS = REPO / "workflow" / "schemas" / "config"
 

@@ -14,8 +14,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from ecem.fame.train import PAUSE_ENV, epoch_order, evaluate_loss, train
-from tests.conftest import REPO
+from ecem.fame.train import epoch_order, evaluate_loss, train
+from tests.helpers import REPO
 from tests.unit import fame_synthetic as syn
 
 
@@ -49,13 +49,10 @@ def test_epoch_order_is_seeded_and_shards_cover_the_epoch():
 
 def _run_child(tmp: Path, llm: Path, name: str, pause_at: int | None = None, kill: bool = False) -> Path:
     args = {"llm": str(llm), "seed": 3, "ckpt_dir": str(tmp / f"{name}-ckpt"),
-            "out": str(tmp / f"{name}.safetensors")}
+            "out": str(tmp / f"{name}.safetensors"), "pause_at": pause_at}
     args_path = tmp / f"{name}.json"
     args_path.write_text(json.dumps(args))
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
-    env.pop(PAUSE_ENV, None)
-    if pause_at:
-        env[PAUSE_ENV] = str(pause_at)
     log_path = tmp / f"{name}-{'killed' if kill else 'run'}.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "tests.unit.fame_synthetic", str(args_path)], cwd=REPO,
@@ -115,5 +112,5 @@ def test_checkpoints_of_another_configuration_are_not_resumed(llm_dir, tmp_path)
 def test_multi_gpu_launch_stops_when_the_job_sees_fewer_gpus() -> None:
     from ecem.fame.stage import launch_train
 
-    with pytest.raises(RuntimeError, match=r"train.num_gpus=2 .*ECEM_SLURM_TRAIN_GPUS=2"):
+    with pytest.raises(RuntimeError, match=r"train.num_gpus=2 .*resources gpu=2"):
         launch_train(2, experiment="never-started")

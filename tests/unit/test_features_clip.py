@@ -375,7 +375,7 @@ def test_config_section_is_validated() -> None:
     import yaml
 
     from ecem.config import ConfigError, validate_config
-    from tests.conftest import REPO
+    from tests.helpers import REPO
 
     schemas = REPO / "workflow" / "schemas" / "config"
     config = yaml.safe_load((REPO / "config.yaml").read_text())

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from ecem import model_refs, sources
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 
 @pytest.fixture()

@@ -1,10 +1,11 @@
-# Shared by every stage: config validation, paths, and the package-code inputs of rules.
+# Shared by every stage: config validation, input sources and paths.
 from pathlib import Path
 
 from ecem import model_refs, sources
 from ecem.config import ConfigError, check_config
 from ecem.meld import MeldLayout
-from ecem.workflow import module_files as code  # code("ecem.x", ...) → rule inputs
+from ecem.provenance import code_version
+from ecem.resources import gpus
 
 try:
     check_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config")

@@ -3,8 +3,6 @@
 if config["demo"]["enabled"]:
 
     rule demo_corpus:
-        input:
-            code("ecem.corpus.build", "ecem.corpus.scene", "ecem.corpus.speech"),
         output:
             csvs=[str(MELD.csv_path(s)) for s in MELD.splits],
             videos=[directory(str(MELD.video_dir(s))) for s in MELD.splits],

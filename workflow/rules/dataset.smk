@@ -14,7 +14,6 @@ rule resolve_annotations:
     input:
         csvs=[str(MELD.csv_path(s)) for s in MELD.splits],
         annotations=ECEM_SOURCE.path,
-        code=code("ecem.dataset.annotations", "ecem.meld", "ecem.text"),
     output:
         resolved=f"{ECEM}/resolved.parquet",
         quarantine=f"{ECEM}/quarantine.parquet",
@@ -36,7 +35,6 @@ rule resolve_annotations:
 rule split_samples:
     input:
         resolved=rules.resolve_annotations.output.resolved,
-        code=code("ecem.dataset.split"),
     output:
         f"{ECEM}/annotations.parquet",
     log:
@@ -57,7 +55,6 @@ rule probe_utterances:
     input:
         resolved=rules.resolve_annotations.output.resolved,
         videos=[str(MELD.video_dir(s)) for s in MELD.splits],
-        code=code("ecem.dataset.probe", "ecem.media"),
     output:
         f"{ECEM}/utterances.parquet",
     log:
@@ -81,7 +78,6 @@ rule render_clips:
     input:
         resolved=rules.resolve_annotations.output.resolved,
         utterances=rules.probe_utterances.output[0],
-        code=code("ecem.dataset.render", "ecem.dataset.dedup", "ecem.media"),
     output:
         out_dir=directory(f"{ECEM}/render/shard-{{shard}}"),
         segments=f"{ECEM}/render/shard-{{shard}}.segments.parquet",

@@ -48,7 +48,6 @@ if EVAL_CFG["human_eval"]["filled"]:
 rule evaluate_baseline:
     input:
         annotations=f"{RESULTS}/ecem/annotations.parquet",
-        code=code("ecem.evaluate.baselines", "ecem.evaluate.stage"),
     output:
         f"{EVAL_DIR}/{{baseline}}/predictions.parquet",
     log:
@@ -72,9 +71,6 @@ rule evaluate_metrics:
     input:
         predictions=f"{EVAL_DIR}/{{run}}/predictions.parquet",
         annotations=f"{RESULTS}/ecem/annotations.parquet",
-        code=code(
-            "ecem.evaluate.metrics", "ecem.evaluate.bootstrap", "ecem.evaluate.stage"
-        ),
     output:
         scores=f"{EVAL_DIR}/{{run}}/scores.parquet",
         metrics=f"{EVAL_DIR}/{{run}}/metrics.json",
@@ -90,7 +86,7 @@ rule evaluate_metrics:
     resources:
         mem_mb=4000,
         runtime=60,
-        gpu=1 if EVAL_CFG["device"].startswith("cuda") else 0,
+        gpu=gpus(EVAL_CFG),
     params:
         cfg=METRICS_CFG,
     script:
@@ -102,7 +98,6 @@ rule evaluate_tables:
         metrics=expand(rules.evaluate_metrics.output.metrics, run=EVAL_RUNS),
         scores=expand(rules.evaluate_metrics.output.scores, run=EVAL_RUNS),
         cards=expand(f"{EVAL_DIR}/{{run}}/run_card.json", run=EXPERIMENT_RUNS),
-        code=code("ecem.evaluate.tables", "ecem.evaluate.stage"),
     output:
         expand(f"{TABLES}/{{table}}.{{ext}}", table=TABLE_NAMES, ext=["md", "csv"]),
     log:
@@ -131,7 +126,6 @@ rule evaluate_report:
         clips=f"{RESULTS}/ecem/clips.parquet",
         dataset_quality=f"{RESULTS}/ecem/quality.json",
         optional=lambda w: optional_stage_outputs(workflow.rules),
-        code=code("ecem.evaluate.report", "ecem.evaluate.tables", "ecem.evaluate.rules"),
     output:
         f"{RESULTS}/report.html",
     log:
@@ -160,7 +154,6 @@ rule human_eval_sheet:
             run=EVAL_CFG["human_eval"]["runs"] or EVAL_RUNS,
         ),
         annotations=f"{RESULTS}/ecem/annotations.parquet",
-        code=code("ecem.evaluate.human_eval"),
     output:
         sheet=f"{HUMAN}/sheet.csv",
         html=f"{HUMAN}/sheet.html",
@@ -185,7 +178,6 @@ rule human_eval_table:
     input:
         filled=EVAL_CFG["human_eval"]["filled"],
         key=rules.human_eval_sheet.output.key,
-        code=code("ecem.evaluate.human_eval"),
     output:
         md=f"{TABLES}/table5.md",
         csv=f"{TABLES}/table5.csv",

@@ -1,7 +1,7 @@
 # FAME-Net: the offline tiny LLM, then per experiment: examples (prompts) → train → generate.
 # Multi-GPU training: set train.num_gpus > 1; the same rule then runs `accelerate launch
 # --num_processes N --multi_gpu -m ecem.fame.stage train ...` (DDP, one process per GPU) and
-# declares resources gpu=N for the scheduler/profile (SLURM: map `gpu` to --gpus in the profile).
+# declares resources gpu=N (ecem.resources.gpus), which the SLURM executor requests with the job.
 import re
 
 from ecem.fame import workflow as fame_wf
@@ -27,7 +27,6 @@ if model_refs.is_random(FAME["llm"]):
         input:
             annotations=f"{RESULTS}/ecem/annotations.parquet",
             utterances=f"{RESULTS}/ecem/utterances.parquet",
-            code=code("ecem.fame.tiny"),
         output:
             directory(FAME_LLM),
         log:
@@ -54,7 +53,6 @@ rule fame_examples:
                 EXPERIMENTS,
                 fame_wf.example_inputs,
                 RESULTS,
-                code("ecem.fame.prompt", "ecem.fame.stage"),
             )
         ),
     output:
@@ -84,9 +82,6 @@ rule fame_train:
         examples=rules.fame_examples.output[0],
         features=fame_wf.by_experiment(EXPERIMENTS, fame_wf.features_input, RESULTS),
         llm=FAME_LLM_INPUT,
-        code=code(
-            "ecem.fame.model", "ecem.fame.data", "ecem.fame.train", "ecem.fame.stage"
-        ),
     output:
         model=f"{RUNS}/{{experiment}}/model.safetensors",
         card=f"{RUNS}/{{experiment}}/run_card.json",
@@ -102,7 +97,7 @@ rule fame_train:
     resources:
         mem_mb=config["train"]["mem_mb"],
         runtime=config["train"]["runtime"],
-        gpu=config["train"]["num_gpus"],
+        gpu=gpus(config["train"]),
     params:
         fame=FAME_PARAMS,
         train=config["train"],
@@ -117,7 +112,6 @@ rule fame_generate:
         features=fame_wf.by_experiment(EXPERIMENTS, fame_wf.features_input, RESULTS),
         llm=FAME_LLM_INPUT,
         model=rules.fame_train.output.model,
-        code=code("ecem.fame.model", "ecem.fame.data", "ecem.fame.generate"),
     output:
         f"{RUNS}/{{experiment}}/predictions.parquet",
     log:
@@ -132,7 +126,7 @@ rule fame_generate:
     resources:
         mem_mb=config["train"]["mem_mb"],
         runtime=config["train"]["runtime"],
-        gpu=config["generate"]["num_gpus"],
+        gpu=gpus(config["generate"]),
     params:
         fame=FAME_PARAMS,
         generate=config["generate"],

@@ -16,8 +16,6 @@ CLIP_RENDERED_INPUT = clip_wf.rendered_input(
 if model_refs.is_random(CLIP_CFG["model"]):
 
     rule build_tiny_clip:
-        input:
-            code=code("ecem.features.tiny_models"),
         output:
             directory(model_refs.location(CLIP_CFG["model"])),
         log:
@@ -41,7 +39,6 @@ rule clip_features_shard:
         segments=f"{ECEM}/segments.parquet",
         model=CLIP_MODEL_INPUT,
         rendered=CLIP_RENDERED_INPUT,
-        code=code("ecem.features.clip", "ecem.features.clip_stage", "ecem.media"),
     output:
         tokens=temp(f"{CLIP_DIR}/shard-{{shard}}.parquet"),
         stats=temp(f"{CLIP_DIR}/shard-{{shard}}.json"),
@@ -57,7 +54,7 @@ rule clip_features_shard:
     resources:
         mem_mb=8000,
         runtime=240,
-        gpu=1 if CLIP_CFG["device"].startswith("cuda") else 0,
+        gpu=gpus(CLIP_CFG),
     params:
         n_shards=CLIP_CFG["shards"],
         cfg={

@@ -13,16 +13,6 @@ FACES_OUTPUTS = [FACES_TABLE, FACE_SUMMARY, FACES_QUALITY]
 rule faces_shard:
     input:
         segments=f"{ECEM}/segments.parquet",
-        code=code(
-            "ecem.faces.stage",
-            "ecem.faces.detect",
-            "ecem.faces.expression",
-            "ecem.faces.ddamfn",
-            "ecem.faces.align",
-            "ecem.faces.track",
-            "ecem.faces.labels",
-            "ecem.media",
-        ),
     output:
         faces=temp(f"{FACES_DIR}/shard-{{shard}}.faces.parquet"),
         segments=temp(f"{FACES_DIR}/shard-{{shard}}.segments.parquet"),
@@ -38,7 +28,7 @@ rule faces_shard:
     resources:
         mem_mb=4000,
         runtime=240,
-        gpu=1 if FACES_CFG["device"].startswith("cuda") else 0,
+        gpu=gpus(FACES_CFG),
     params:
         n_shards=FACES_CFG["shards"],
         cfg={k: v for k, v in FACES_CFG.items() if k != "summary"},
@@ -70,7 +60,6 @@ rule face_summary:
         clips=f"{ECEM}/clips.parquet",
         faces=rules.faces_gather.output.faces,
         segments=rules.faces_gather.output.segments,
-        code=code("ecem.faces.summary", "ecem.faces.stage"),
     output:
         summary=FACE_SUMMARY,
         quality=FACES_QUALITY,

@@ -11,13 +11,6 @@ TRANSCRIBE_OUTPUTS = [
 rule transcribe_shard:
     input:
         utterances=f"{RESULTS}/ecem/utterances.parquet",
-        code=code(
-            "ecem.transcribe.stage",
-            "ecem.transcribe.asr",
-            "ecem.transcribe.compat",
-            "ecem.transcribe.wer",
-            "ecem.text",
-        ),
     output:
         f"{TRANSCRIBE}/shard-{{shard}}.parquet",
     log:
@@ -30,7 +23,7 @@ rule transcribe_shard:
     resources:
         mem_mb=4000,
         runtime=120,
-        gpu=1 if config["transcribe"]["device"] == "cuda" else 0,
+        gpu=gpus(config["transcribe"]),
     params:
         cfg=config["transcribe"],
     script:
@@ -59,7 +52,6 @@ rule transcribe_quality:
     input:
         transcripts=rules.gather_transcripts.output[0],
         utterances=f"{RESULTS}/ecem/utterances.parquet",
-        code=code("ecem.transcribe.policy"),
     output:
         f"{RESULTS}/quality/transcribe.json",
     log:

@@ -28,22 +28,18 @@ from ecem.artifacts import atomic_path, read_metadata, read_table, write_json, w
 from ecem.fame.data import Encoded, encode
 from ecem.fame.model import FameModel, ensure_placeholder, load_llm, resolve_dtype
 from ecem.fame.prompt import Modalities, build_examples
+from ecem.provenance import code_hashes, sha256_file
 
 log = logging.getLogger(__name__)
 STAGE = "fame"
 PACKAGES = ("torch", "transformers", "accelerate", "tokenizers", "safetensors", "numpy", "pandas", "pyarrow")
+# The module whose import closure is the training code (by name: run as `python -m`, __name__ is
+# "__main__"); a checkpoint of other code is never resumed.
+CODE_ENTRY = "ecem.fame.stage"
 HASH_LIMIT = 512 * 2**20  # files above this are recorded by size, not hashed (a 7B checkpoint)
 
 
 # ------------------------------------------------------------------ helpers
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(2**20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def describe_inputs(paths: Mapping[str, str | None]) -> dict[str, Any]:
     """sha256 of each input artifact (a directory: of each file inside, large ones by size)."""
     out: dict[str, Any] = {}
@@ -72,26 +68,13 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def code_hashes() -> dict[str, str]:
-    """sha256 of the modules that define training, so a checkpoint of older code is never resumed."""
-    from ecem.workflow import module_files
-
-    names = ("ecem.fame.model", "ecem.fame.data", "ecem.fame.train", "ecem.fame.stage")
-    return {name: sha256_file(path) for name, path in zip(names, module_files(*names), strict=True)}
-
-
 def fingerprint(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def feature_sample_ids(features_path: str) -> set[str]:
-    """Sample ids present in the CLIP feature table."""
-    names = pq.read_schema(features_path).names
-    if "sample_id" in names:
-        return set(pq.read_table(features_path, columns=["sample_id"]).column("sample_id").to_pylist())
-    from ecem.features.clip import load_tokens
-
-    return set(load_tokens(features_path))
+    """Sample ids present in the CLIP feature table (its `sample_id` column, tokens not read)."""
+    return set(pq.read_table(features_path, columns=["sample_id"]).column("sample_id").to_pylist())
 
 
 def load_videos(features_path: str | None, sample_ids: list[str]) -> dict[str, np.ndarray]:
@@ -204,7 +187,7 @@ def run_train(experiment: str, examples_path: str, features_path: str | None, ll
     inputs = describe_inputs({"examples": examples_path, "clip_features": features_path, "llm": llm_path,
                               "projector_init": fame_cfg["projector"]["init"]})
     fp = fingerprint({"experiment": experiment, "fame": fame_cfg, "train": train_cfg, "inputs": inputs,
-                      "code": code_hashes(), "world_size": int(os.environ.get("WORLD_SIZE", "1"))})
+                      "code": code_hashes([CODE_ENTRY]), "world_size": int(os.environ.get("WORLD_SIZE", "1"))})
     result = train(model, train_set, val_set, videos, train_cfg, ckpt_dir, fp, tokenizer.pad_token_id,
                    splits=dict(zip(examples["sample_id"], examples["split"], strict=True)))
     if not result["is_main_process"]:
@@ -227,7 +210,7 @@ def run_train(experiment: str, examples_path: str, features_path: str | None, ll
                  "train_sample_ids": sorted(e.sample_id for e in train_set),
                  "val_sample_ids": sorted(e.sample_id for e in val_set)},
         "training": {k: v for k, v in result.items() if k != "is_main_process"},
-        "inputs_sha256": inputs, "code_sha256": code_hashes(), "versions": package_versions(),
+        "inputs_sha256": inputs, "code_sha256": code_hashes([CODE_ENTRY]), "versions": package_versions(),
         "device": str(device),
         "fingerprint": fp,
     }
@@ -241,9 +224,9 @@ def run_train(experiment: str, examples_path: str, features_path: str | None, ll
 def launch_train(num_gpus: int, **kwargs: Any) -> None:
     """Run `run_train` in this process, or under `accelerate launch` on `num_gpus` GPUs.
 
-    The GPU count is set twice on a cluster (`train.num_gpus` here, `ECEM_SLURM_TRAIN_GPUS` in the
-    SLURM profile's request), so a job that sees fewer GPUs than it would launch processes for
-    stops at once, naming both, instead of crowding processes onto one device.
+    The rule requests `train.num_gpus` GPUs from the scheduler (ecem.resources.gpus); a job that
+    sees fewer (a scheduler or CUDA_VISIBLE_DEVICES limit) stops at once instead of crowding
+    processes onto one device. The launched processes' output goes to this job's log.
     """
     if num_gpus <= 1:
         run_train(**kwargs)
@@ -252,15 +235,20 @@ def launch_train(num_gpus: int, **kwargs: Any) -> None:
     if visible < num_gpus:
         raise RuntimeError(
             f"train.num_gpus={num_gpus} but this job sees {visible} GPU(s) (CUDA_VISIBLE_DEVICES="
-            f"{os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}); under SLURM set "
-            f"ECEM_SLURM_TRAIN_GPUS={num_gpus} (the profile's request) or lower train.num_gpus")
+            f"{os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}): give the job {num_gpus} GPUs "
+            f"(the rule requests resources gpu={num_gpus}) or lower train.num_gpus")
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump(kwargs, fh)
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(num_gpus),
            "--multi_gpu", "-m", "ecem.fame.stage", "train", fh.name]
     log.info("launching: %s", " ".join(cmd))
     try:
-        subprocess.run(cmd, check=True)
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                log.info("[launch] %s", line.rstrip())
+        if proc.returncode != 0:
+            raise subprocess.CalledProcessError(proc.returncode, cmd)
     finally:
         os.unlink(fh.name)
 

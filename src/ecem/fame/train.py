@@ -23,7 +23,7 @@ import os
 import random
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,6 @@ from ecem.fame.model import FameModel
 
 log = logging.getLogger(__name__)
 
-PAUSE_ENV = "ECEM_FAME_PAUSE_AT_STEP"  # test hook: stop making progress after this step (then get killed)
 STATE_FILE = "state.pt"
 WEIGHTS_FILE = "trainable.safetensors"
 
@@ -103,12 +102,14 @@ def evaluate_loss(model: FameModel, examples: Sequence[Encoded], videos: Mapping
 
 def train(model: FameModel, train_set: Sequence[Encoded], val_set: Sequence[Encoded],
           videos: Mapping[str, np.ndarray], cfg: Mapping[str, Any], ckpt_dir: str | Path,
-          fingerprint: str, pad_id: int, splits: Mapping[str, str] | None = None) -> dict[str, Any]:
+          fingerprint: str, pad_id: int, splits: Mapping[str, str] | None = None,
+          after_step: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Train `model`'s trainable parameters in place; return the history for the run card.
 
     On return the model holds the selected weights: the best `val` loss among checkpoints when
     there is a `val` set, else the last step's. `splits` (sample_id → split), when given, is
-    checked: only `train` samples may be in `train_set`.
+    checked: only `train` samples may be in `train_set`. `after_step(step)`, when given, runs after
+    each optimizer step and its checkpoint (tests use it to stop at a known step).
     """
     from accelerate import Accelerator
 
@@ -161,7 +162,6 @@ def train(model: FameModel, train_set: Sequence[Encoded], val_set: Sequence[Enco
     model.train()
     model, optimizer = accelerator.prepare(model, optimizer)
     unwrapped: FameModel = accelerator.unwrap_model(model)
-    pause_at = int(os.environ.get(PAUSE_ENV, "0") or 0)
     save_steps = int(cfg["save_steps"])
     log.info("training: %d examples, %d val, %d process(es), %d steps (%d per epoch), warmup %d",
              len(train_set), len(val_set), world, total, steps_per_epoch, warmup)
@@ -212,10 +212,8 @@ def train(model: FameModel, train_set: Sequence[Encoded], val_set: Sequence[Enco
                 log.info("step %d/%d epoch %d loss %.4f lr %.3g", step, total, epoch, loss_sum, lr)
             if step % save_steps == 0 or step == total:
                 checkpoint()
-            if pause_at and step >= pause_at:
-                log.warning("%s=%d reached: pausing (waiting to be killed)", PAUSE_ENV, pause_at)
-                while True:
-                    time.sleep(60)
+            if after_step is not None:
+                after_step(step)
         if step >= total:
             break
 

@@ -11,13 +11,12 @@ def uses_asr(experiment: Mapping[str, Any]) -> bool:
     return bool(experiment["text"]) and experiment["text_source"] != "meld"
 
 
-def example_inputs(experiment: Mapping[str, Any], results: str, code: list[str]) -> dict[str, Any]:
+def example_inputs(experiment: Mapping[str, Any], results: str) -> dict[str, Any]:
     """Inputs of rule fame_examples: only the feature/text artifacts the experiment's modalities use."""
     inputs: dict[str, Any] = {
         "annotations": f"{results}/ecem/annotations.parquet",
         "clips": f"{results}/ecem/clips.parquet",
         "utterances": f"{results}/ecem/utterances.parquet",
-        "code": code,
     }
     if experiment["video"]:
         inputs["features"] = f"{results}/features/clip.parquet"

@@ -1,4 +1,4 @@
-"""Shared test helpers: where the repository is, and how to run snakemake on it."""
+"""Shared test helpers: where the repository is, how to run snakemake on it, artifact contracts."""
 
 from __future__ import annotations
 
@@ -60,3 +60,25 @@ def write_config(path: Path, edit: dict) -> Path:
     deep_merge(config, edit)
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+def artifact_problems(workdir: Path) -> list[str]:
+    """Every Parquet file under `workdir/results` checked against its column contract in
+    workflow/schemas/artifacts/columns.yaml; a file that no contract names is a problem too."""
+    import re
+
+    import yaml
+
+    from ecem.artifacts import column_problems
+
+    contracts = yaml.safe_load((REPO / "workflow/schemas/artifacts/columns.yaml").read_text())
+    patterns = {key: re.compile("[^/]*".join(map(re.escape, key.split("*")))) for key in contracts}
+    problems = []
+    for path in sorted((workdir / "results").rglob("*.parquet")):
+        rel = str(path.relative_to(workdir))
+        matches = [key for key, rx in patterns.items() if rx.fullmatch(rel)]
+        if len(matches) != 1:
+            problems.append(f"{rel}: {len(matches)} column contracts match it ({matches})")
+            continue
+        problems += column_problems(path, contracts[matches[0]])
+    return problems
