@@ -81,14 +81,15 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     sys.path.insert(0, str(REPO / "src"))
     from ecem.faces import ddamfn
-    from ecem.faces.detect import build_detector, resolve_device
+    from ecem.devices import resolve_device
+    from ecem.faces.detect import build_detector
     from ecem.faces.expression import build_expression_model
     from ecem.faces.stage import FacePipeline
     from ecem.media import read_frames
 
     cfg = copy.deepcopy(yaml.safe_load((REPO / "config.yaml").read_text())["features"]["faces"])
     cfg["sample_fps"], cfg["device"] = args.sample_fps, args.device
-    device = resolve_device(args.device)
+    device = torch.device(resolve_device(args.device))
     tmp = tempfile.TemporaryDirectory(prefix="faces-bench-")
     workdir = args.workdir or Path(tmp.name)
     workdir.mkdir(parents=True, exist_ok=True)

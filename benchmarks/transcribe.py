@@ -48,7 +48,8 @@ def main() -> None:
     from faster_whisper import WhisperModel
 
     from ecem.artifacts import read_table
-    from ecem.transcribe.asr import AsrSettings, Transcriber, load_audio, resolve_device, resolve_model
+    from ecem.devices import resolve_device
+    from ecem.transcribe.asr import AsrSettings, Transcriber, load_audio, resolve_model
     from ecem.transcribe.wer import corpus_wer
 
     device = resolve_device(args.device)

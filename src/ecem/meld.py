@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ecem.textfile import read_utf8
+
 CSV_COLUMNS = ["Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID",
                "Utterance_ID", "Season", "Episode", "StartTime", "EndTime"]
 MELD_COLUMNS = ["meld_split", "dialogue_id", "utterance_id", "speaker", "text_raw", "emotion",
@@ -106,15 +108,9 @@ REJECTED_COLUMNS = ["meld_split", "csv_path", "line", "reason", "detail"]
 
 def _read_csv_text(path: Path) -> pd.DataFrame:
     """The CSV as strings, or MeldCsvError naming the file and what is wrong with it."""
-    data = path.read_bytes()
-    if not data.strip():
+    text = read_utf8(path, MeldCsvError, "MELD's CSVs are UTF-8: re-save the file as UTF-8")
+    if not text.strip():
         raise MeldCsvError(f"{path}: the file is empty")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise MeldCsvError(f"{path}: not UTF-8 (byte 0x{data[exc.start]:02x} on line {line}); "
-                           f"MELD's CSVs are UTF-8: re-save the file as UTF-8") from None
     try:
         return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except pd.errors.ParserError as exc:

@@ -29,7 +29,9 @@ CLIP = "results/features/clip.parquet"
 
 @pytest.fixture(scope="module")
 def clip_cfg() -> dict:
-    return yaml.safe_load((REPO / "config.yaml").read_text())["features"]["clip"]
+    """The demo's features.clip section as the rules pass it (the model where it was built)."""
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())["features"]["clip"]
+    return {**cfg, "model": model_refs.location(cfg["model"])}
 
 
 @pytest.fixture()
@@ -59,7 +61,7 @@ def test_tokens_for_every_usable_sample(demo_run: Path, clip_cfg: dict) -> None:
         assert row["n_frames_clip"] == n_frames[sid]
         assert list(row["frame_positions"]) == uniform_frame_indices(int(n_frames[sid]), layout.num_frames)
     settings = read_settings(demo_run / CLIP)
-    assert settings["random_weights"] is True and settings["model"] == model_refs.location(clip_cfg["model"])
+    assert settings["random_weights"] is True and settings["model"] == clip_cfg["model"]
     assert settings["hidden_layer"] == -2 and settings["image_size"] == 224
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from ecem.meld import EMOTIONS
+from ecem.textfile import read_utf8
 from ecem.text import normalize_text, text_similarity
 
 _VIDEO = re.compile(r"^(?P<test>t_)?(?P<dia>\d+)_(?P<utt>\d+)\.mp4$")
@@ -91,13 +92,7 @@ class AnnotationFileError(ValueError):
 
 def load_annotations(path: str | Path) -> list[Any]:
     """Read the ECEM JSON (a non-empty list of records); AnnotationFileError says what is wrong."""
-    data = Path(path).read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise AnnotationFileError(f"{path}: not UTF-8 (byte 0x{data[exc.start]:02x} on line {line}); "
-                                  f"the ECEM JSON is UTF-8") from None
+    text = read_utf8(path, AnnotationFileError, "the ECEM JSON is UTF-8")
     try:
         records = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -72,15 +72,6 @@ def postprocess(boxes: np.ndarray, scores: np.ndarray, landmarks: np.ndarray, wi
     return Detections(boxes[order], scores[order], landmarks[order])
 
 
-def resolve_device(name: str) -> torch.device:
-    """`cpu`, `cuda`, `cuda:N`, or `auto` (CUDA when available)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} requested but CUDA is not available")
-    return torch.device(name)
-
-
 class MTCNNDetector:
     """facenet-pytorch's MTCNN (P-, R-, O-net cascade; weights ship inside the package)."""
 

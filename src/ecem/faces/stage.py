@@ -22,7 +22,8 @@ import torch
 from tqdm import tqdm
 
 from ecem.artifacts import read_metadata, read_table, write_json, write_table
-from ecem.faces.detect import Detections, FaceDetector, build_detector, resolve_device
+from ecem.devices import resolve_device
+from ecem.faces.detect import Detections, FaceDetector, build_detector
 from ecem.faces.expression import ExpressionModel, build_expression_model
 from ecem.faces.labels import MELD_LABELS, label_map, to_meld
 from ecem.faces.summary import KEYS, summarize
@@ -64,7 +65,7 @@ class FacePipeline:
 
     def __init__(self, cfg: Mapping[str, Any], device: str | torch.device | None = None) -> None:
         self.cfg = cfg
-        self.device = resolve_device(str(device or cfg["device"]))
+        self.device = torch.device(resolve_device(str(device or cfg["device"]), "features.faces.device"))
         self.detector: FaceDetector = build_detector(cfg["detector"], self.device)
         self.expression: ExpressionModel = build_expression_model(cfg["expression"], self.device)
         self.timing = {"decode_s": 0.0, "detect_s": 0.0, "expression_s": 0.0, "frames": 0, "faces": 0}

@@ -51,6 +51,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ecem.artifacts import METADATA_KEY, atomic_path
+from ecem.devices import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -242,12 +243,7 @@ def decode_frames(path: str, indices: Sequence[int], decoder: str = "pyav",
 # ---------------------------------------------------------------------------------------- encoder
 def resolve_device_dtype(device: str, dtype: str) -> tuple[str, str]:
     """`auto` device → cuda if available else cpu; `auto` dtype → float16 on CUDA, float32 on CPU."""
-    import torch
-
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"features.clip.device is {device!r} but CUDA is not available")
+    device = resolve_device(device, "features.clip.device")
     if dtype == "auto":
         dtype = "float16" if device.startswith("cuda") else "float32"
     return device, dtype

@@ -32,6 +32,8 @@ from typing import Any
 import av
 import numpy as np
 
+from ecem.devices import resolve_device
+
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
@@ -92,16 +94,6 @@ def resolve_model(model: str) -> str:
     return model
 
 
-def resolve_device(device: str) -> str:
-    """`auto` → cuda when torch sees a GPU, else cpu; `cuda` without a GPU is an error."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("transcribe.device is 'cuda' but torch sees no CUDA device")
-    return device
-
 
 def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Decode the first audio stream of `path` to mono float32 at `sample_rate` (PyAV)."""
@@ -154,7 +146,7 @@ class Transcriber:
 
     def __init__(self, settings: AsrSettings) -> None:
         self.settings = settings
-        self.device = resolve_device(settings.device)
+        self.device = resolve_device(settings.device, "transcribe.device")
         self.model_path = resolve_model(settings.model)
         from ecem.transcribe import compat  # before whisperx/pyannote (torchaudio 2.11 fixes)
 
