@@ -87,7 +87,7 @@ def decode_only(plans, decoder: str) -> tuple[float, int]:
 
     The faster of the codec's own frame threading and one thread per clip, so the baseline is
     the quickest plain decode, not a handicapped one."""
-    from ecem.features.clip import decode_frames
+    from ecem.features.frames import decode_frames
     from ecem.media import iter_frames
 
     needed: dict[str, set[int]] = {}
@@ -129,7 +129,7 @@ def main() -> None:
     os.chdir(work)
 
     from ecem.artifacts import read_table
-    from ecem.features.clip import plan_samples
+    from ecem.features.frames import plan_samples
     from ecem.features.clip_stage import extract_shard
     from ecem.features.tiny_models import build_tiny_clip_from_config
 

@@ -69,10 +69,7 @@ def write_table(
         table = data
     meta = dict(table.schema.metadata or {})
     meta.pop(b"pandas", None)  # pandas' index bookkeeping only adds noise to our artifacts
-    meta[METADATA_KEY] = json.dumps(
-        {"stage": stage, "settings": dict(settings or {})}, sort_keys=True, default=str
-    ).encode()
-    table = table.replace_schema_metadata(meta)
+    table = table.replace_schema_metadata({**meta, **encode_metadata(stage, settings or {})})
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
 
@@ -93,8 +90,18 @@ def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFra
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """Return the `{"stage", "settings"}` record a Parquet artifact was written with."""
-    meta = pq.read_schema(path).metadata or {}
-    if METADATA_KEY not in meta:
+    return decode_metadata(pq.read_schema(path).metadata, path)
+
+
+def encode_metadata(stage: str, settings: Mapping[str, Any]) -> dict[bytes, bytes]:
+    """The schema metadata entry that records the producing stage and its settings."""
+    record = {"stage": stage, "settings": dict(settings)}
+    return {METADATA_KEY: json.dumps(record, sort_keys=True, default=str).encode()}
+
+
+def decode_metadata(meta: Mapping[bytes, bytes] | None, path: str | Path) -> dict[str, Any]:
+    """`{"stage", "settings"}` from a file's schema metadata; ValueError when it has none."""
+    if not meta or METADATA_KEY not in meta:
         raise ValueError(f"{path} carries no ECEM stage metadata (not written by this pipeline?)")
     return json.loads(meta[METADATA_KEY])
 

@@ -21,6 +21,8 @@ CSV_COLUMNS = ["Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialog
 MELD_COLUMNS = ["meld_split", "dialogue_id", "utterance_id", "speaker", "text_raw", "emotion",
                 "sentiment", "season", "episode", "start_s", "end_s", "csv_line", "csv_status",
                 "csv_detail"]
+# The key of a MELD utterance in every table of the pipeline.
+UTTERANCE_KEYS = ["meld_split", "dialogue_id", "utterance_id"]
 EMOTIONS = ("anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise")
 SPLITS = ("train", "dev", "test")
 _DEFAULT_VIDEO_DIRS = {"train": "train_splits", "dev": "dev_splits_complete",
@@ -202,7 +204,7 @@ def read_meld_rows(layout: MeldLayout, splits: tuple[str, ...] | None = None
         table[col] = table[col].astype(int)
     for col in ("season", "episode"):
         table[col] = table[col].astype("Int64")
-    table = table.sort_values(["meld_split", "dialogue_id", "utterance_id"], ignore_index=True)
+    table = table.sort_values(UTTERANCE_KEYS, ignore_index=True)
     return table, pd.DataFrame(rejected, columns=REJECTED_COLUMNS)
 
 

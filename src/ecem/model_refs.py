@@ -12,11 +12,15 @@ A model value is one of three things:
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 RANDOM_PREFIX = "random:"
 MODELS_DIR = "resources/models"
+CARD_FILE = "ecem_model.json"  # beside every model the workflow builds: what it is, and how made
 
 
 def is_random(ref: str) -> bool:
@@ -63,3 +67,16 @@ def missing_path_error(key: str, ref: str | None) -> str | None:
         return None
     return (f"config key {key!r}: local model path {ref!r} does not exist (a hub id looks like "
             f"'org/name'; a model the workflow builds is 'random:<name>')")
+
+
+def write_model_card(model_dir: str | Path, random_weights: bool, **facts: Any) -> None:
+    """Describe a model the workflow built (`random_weights` first: the report's banner and the
+    run cards read it)."""
+    card: Mapping[str, Any] = {"random_weights": bool(random_weights), **facts}
+    (Path(model_dir) / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def is_random_model(model: str | Path) -> bool:
+    """Whether `model` is a local directory whose card says its weights are random."""
+    card = Path(model) / CARD_FILE
+    return card.is_file() and bool(json.loads(card.read_text()).get("random_weights", False))

@@ -17,12 +17,17 @@ from __future__ import annotations
 
 import ast
 import hashlib
-from collections.abc import Iterable
+import json
+import platform
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 PACKAGE = "ecem"
 PACKAGE_DIR = Path(__file__).resolve().parent
+HASH_LIMIT = 512 * 2**20  # input files above this are recorded by size, not hashed (a 7B checkpoint)
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -171,3 +176,37 @@ def code_version(script: str | Path) -> str:
     hashes = {name: sha256_file(path) for name, path in script_closure(script).items()}
     text = "\n".join(f"{name} {digest}" for name, digest in hashes.items())
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def describe_inputs(paths: Mapping[str, str | None]) -> dict[str, Any]:
+    """sha256 of each input artifact (a directory: of each file inside, large ones by size)."""
+    out: dict[str, Any] = {}
+    for name, path in sorted(paths.items()):
+        if path is None:
+            continue
+        p = Path(path)
+        if p.is_dir():
+            out[name] = {str(f.relative_to(p)): (sha256_file(f) if f.stat().st_size <= HASH_LIMIT
+                                                 else f"size:{f.stat().st_size}")
+                         for f in sorted(p.rglob("*")) if f.is_file()}
+        elif p.exists():
+            out[name] = sha256_file(p)
+        else:  # a hub id
+            out[name] = f"hub:{path}"
+    return out
+
+
+def package_versions(packages: Iterable[str]) -> dict[str, str]:
+    """Installed versions of `packages` (and Python's), for run cards."""
+    versions = {"python": platform.python_version()}
+    for name in packages:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+def fingerprint(obj: Any) -> str:
+    """SHA-256 of a JSON-able object (keys sorted), e.g. of the settings a checkpoint belongs to."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()

@@ -12,16 +12,9 @@ import yaml
 
 from ecem import model_refs
 from ecem.artifacts import read_table
-from ecem.features.clip import (
-    concat_features,
-    decode_frames,
-    load_tokens,
-    plan_samples,
-    read_layout,
-    read_settings,
-    uniform_frame_indices,
-)
 from ecem.features.clip_stage import extract_shard
+from ecem.features.frames import decode_frames, plan_samples, uniform_frame_indices
+from ecem.tokens import concat_features, load_tokens, read_layout, read_settings
 from tests.helpers import REPO
 
 CLIP = "results/features/clip.parquet"

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from ecem.artifacts import read_metadata, read_table
-from ecem.transcribe.policy import resolve_texts
+from ecem.text_policy import resolve_texts
 from ecem.transcribe.wer import wer
 from tests.helpers import REPO, planned_jobs, write_config
 

@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 
 from ecem.fame.data import IGNORE, collate, encode
 from ecem.fame.generate import generate
-from ecem.fame.stage import llm_is_random
+from ecem.model_refs import is_random_model
 from ecem.fame.train import train
 from tests.unit import fame_synthetic as syn
 
@@ -25,7 +25,7 @@ def model_tok(llm_dir):
 def test_tiny_llm_round_trips_through_from_pretrained(llm_dir, model_tok):
     model, tok = model_tok
     assert type(model.llm).__name__ == "LlamaForCausalLM"
-    assert llm_is_random(str(llm_dir))
+    assert is_random_model(str(llm_dir))
     ids = tok("Ross is surprised because the lasagna has meat.", add_special_tokens=True)["input_ids"]
     assert ids[0] == tok.bos_token_id
     assert tok.decode(ids, skip_special_tokens=True) == "Ross is surprised because the lasagna has meat."

@@ -8,7 +8,7 @@ import yaml
 
 from ecem.fame.prompt import Modalities, build_examples, build_prompt
 from ecem.fame.workflow import example_inputs, text_policy_param
-from ecem.transcribe.policy import resolve_texts
+from ecem.text_policy import resolve_texts
 from tests.helpers import REPO
 
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())

@@ -110,7 +110,7 @@ def test_checkpoints_of_another_configuration_are_not_resumed(llm_dir, tmp_path)
 
 @pytest.mark.skipif(torch.cuda.device_count() >= 2, reason="this machine could launch 2 processes")
 def test_multi_gpu_launch_stops_when_the_job_sees_fewer_gpus() -> None:
-    from ecem.fame.stage import launch_train
+    from ecem.fame.launch import launch_train
 
     with pytest.raises(RuntimeError, match=r"train.num_gpus=2 .*resources gpu=2"):
         launch_train(2, experiment="never-started")

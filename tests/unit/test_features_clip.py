@@ -16,26 +16,22 @@ import pandas as pd
 import pytest
 
 from ecem.artifacts import read_table, write_table
-from ecem.features.clip import (
+from ecem.features.clip_stage import clip_quality, extract_shard
+from ecem.features.encoder import ClipPatchEncoder, fold_pixel_normalization, pool_spatio_temporal
+from ecem.features.extract import ExtractStats, extract_tokens
+from ecem.features.frames import decode_frames, plan_samples, uniform_frame_indices
+from ecem.features.tiny_models import build_tiny_clip
+from ecem.model_refs import is_random_model
+from ecem.tokens import (
     PADDING_NONE,
     PADDING_ZEROS_AFTER,
     PAPER_LAYOUT,
     PAPER_LAYOUT_336,
-    ClipPatchEncoder,
-    ExtractStats,
     TokenLayout,
-    decode_frames,
-    extract_tokens,
     load_tokens,
-    model_is_random,
-    plan_samples,
-    pool_spatio_temporal,
     read_layout,
     read_settings,
-    uniform_frame_indices,
 )
-from ecem.features.clip_stage import clip_quality, extract_shard
-from ecem.features.tiny_models import build_tiny_clip
 
 H, W = 48, 64
 
@@ -156,7 +152,7 @@ def test_reference_pooling_matches_numpy() -> None:
 def test_tiny_model_loads_like_a_checkpoint(tiny224: Path) -> None:
     from transformers import CLIPImageProcessor, CLIPVisionModel
 
-    assert model_is_random(str(tiny224))
+    assert is_random_model(str(tiny224))
     model = CLIPVisionModel.from_pretrained(tiny224)
     proc = CLIPImageProcessor.from_pretrained(tiny224)
     assert model.config.image_size == 224 and model.config.patch_size == 14
@@ -218,8 +214,6 @@ def test_folded_normalisation_equals_clip_processor_then_model(tiny224: Path) ->
 
 def test_fold_rejects_a_padded_convolution() -> None:
     import torch
-
-    from ecem.features.clip import fold_pixel_normalization
 
     conv = torch.nn.Conv2d(3, 4, 3, padding=1, bias=False)
     with pytest.raises(ValueError, match="padded"):

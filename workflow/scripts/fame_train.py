@@ -1,6 +1,6 @@
 """Rule fame_train (one process, or `accelerate launch` on train.num_gpus GPUs)."""
 
-from ecem.fame.stage import launch_train
+from ecem.fame.launch import launch_train
 from ecem.logs import rule_logging
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from ecem.meld import EMOTIONS
+from ecem.meld import EMOTIONS, UTTERANCE_KEYS
 from ecem.textfile import read_utf8
 from ecem.text import normalize_text, text_similarity
 
@@ -30,7 +30,7 @@ _PROMPT = re.compile(
 )
 
 RESOLVED_COLUMNS = [
-    "sample_id", "meld_split", "dialogue_id", "utterance_id", "annotation_id", "annotation_ref",
+    "sample_id", *UTTERANCE_KEYS, "annotation_id", "annotation_ref",
     "named_utterance_id", "speaker", "emotion", "meld_emotion", "utterance_text",
     "annotation_text", "cause", "match", "match_score",
 ]
@@ -181,5 +181,5 @@ def resolve_annotations(
             "speaker": row["speaker"], "match": match, "match_score": round(score, 6),
         })
     res = pd.DataFrame(resolved, columns=RESOLVED_COLUMNS)
-    res = res.sort_values(["meld_split", "dialogue_id", "utterance_id"], ignore_index=True)
+    res = res.sort_values(UTTERANCE_KEYS, ignore_index=True)
     return res, pd.DataFrame(quarantined, columns=QUARANTINE_COLUMNS)

@@ -12,12 +12,13 @@ import pandas as pd
 from tqdm import tqdm
 
 from ecem.media import ClipProbe, probe_clip
+from ecem.meld import UTTERANCE_KEYS
 
 log = logging.getLogger(__name__)
 
 USABLE_STATUSES = ("ok", "no_audio")  # the video of a `no_audio` clip is still usable
 UTTERANCE_COLUMNS = [
-    "meld_split", "dialogue_id", "utterance_id", "speaker", "text", "text_raw", "emotion",
+    *UTTERANCE_KEYS, "speaker", "text", "text_raw", "emotion",
     "start_s", "end_s", "video_path", "fps", "n_frames", "duration_s", "width", "height",
     "has_audio", "audio_peak_dbfs", "status", "status_detail", "csv_line",
 ]
@@ -29,7 +30,7 @@ def touched_utterances(meld: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFram
     last = samples.groupby(["meld_split", "dialogue_id"])["utterance_id"].max().rename("last")
     rows = meld.merge(last.reset_index(), on=["meld_split", "dialogue_id"], how="inner")
     rows = rows[rows["utterance_id"] <= rows["last"]].drop(columns="last")
-    return rows.sort_values(["meld_split", "dialogue_id", "utterance_id"], ignore_index=True)
+    return rows.sort_values(UTTERANCE_KEYS, ignore_index=True)
 
 
 def duration_mismatch(media_s: float, csv_s: float, max_diff_s: float, max_ratio: float) -> str:

@@ -6,6 +6,8 @@ from typing import Any
 
 import pandas as pd
 
+from ecem.meld import UTTERANCE_KEYS
+
 
 def _counts(series: pd.Series) -> dict[str, int]:
     return {str(k): int(v) for k, v in series.value_counts().sort_index().items()}
@@ -43,7 +45,7 @@ def dataset_quality(
         "utterances": {
             "touched": int(len(utterances)),
             "by_status": _counts(utterances["status"]),
-            "problems": bad_utts[["meld_split", "dialogue_id", "utterance_id", "status",
+            "problems": bad_utts[[*UTTERANCE_KEYS, "status",
                                   "status_detail"]].to_dict("records"),
         },
         "dedup": {
@@ -51,7 +53,7 @@ def dataset_quality(
             "by_overlap_source": _counts(segments["overlap_source"]),
             "frames_removed": int(segments["overlap_frames"].sum()),
             "render_failed": int((segments["status"] != "ok").sum()),
-            "retimed": retimed[["meld_split", "dialogue_id", "utterance_id", "status_detail"]]
+            "retimed": retimed[[*UTTERANCE_KEYS, "status_detail"]]
             .to_dict("records"),
         },
         "clips": {

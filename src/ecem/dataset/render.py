@@ -15,8 +15,8 @@ import dataclasses
 import logging
 import tempfile
 from collections.abc import Callable
-from fractions import Fraction
 from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -27,17 +27,18 @@ from tqdm import tqdm
 from ecem.dataset.dedup import Overlap, csv_overlap_frames, refine_overlap
 from ecem.dataset.probe import USABLE_STATUSES
 from ecem.media import FFmpegError, probe_clip, read_frames, run_ffmpeg
+from ecem.meld import UTTERANCE_KEYS
 from ecem.sharding import dialogue_key, shard_of
 
 log = logging.getLogger(__name__)
 
 SEGMENT_COLUMNS = [
-    "meld_split", "dialogue_id", "utterance_id", "video_path", "fps", "source_n_frames",
+    *UTTERANCE_KEYS, "video_path", "fps", "source_n_frames",
     "first_frame", "last_frame", "n_frames", "overlap_frames", "overlap_csv_frames",
     "overlap_source", "overlap_distance", "render_fps", "segment_path", "status", "status_detail",
 ]
 CLIP_COLUMNS = [
-    "sample_id", "meld_split", "dialogue_id", "utterance_id", "status", "reason", "status_detail",
+    "sample_id", *UTTERANCE_KEYS, "status", "reason", "status_detail",
     "segments", "skipped_utterances", "n_frames", "fps", "duration_s", "frames_removed",
     "clip_path",
 ]

@@ -19,7 +19,7 @@ from ecem.dataset.probe import probe_utterances, touched_utterances
 from ecem.dataset.quality import dataset_quality
 from ecem.dataset.render import render_shard
 from ecem.dataset.split import grouped_split
-from ecem.meld import MeldLayout, read_meld, read_meld_rows
+from ecem.meld import UTTERANCE_KEYS, MeldLayout, read_meld, read_meld_rows
 
 log = logging.getLogger(__name__)
 STAGE = "dataset"
@@ -79,10 +79,9 @@ def run_render(resolved_path: str, utterances_path: str, shard: int, n_shards: i
 def run_gather(segment_parts: Sequence[str], clip_parts: Sequence[str], out_segments: str,
                out_clips: str) -> None:
     """Concatenate the shards' tables into segments.parquet and clips.parquet."""
-    keys = ["meld_split", "dialogue_id", "utterance_id"]
     for parts, out in ((segment_parts, out_segments), (clip_parts, out_clips)):
         table = pd.concat([read_table(p) for p in parts], ignore_index=True)
-        table = table.sort_values(keys, ignore_index=True)
+        table = table.sort_values(UTTERANCE_KEYS, ignore_index=True)
         settings = read_metadata(parts[0])["settings"]
         settings.pop("shard", None)
         write_table(table, out, STAGE, settings)

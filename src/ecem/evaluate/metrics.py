@@ -467,9 +467,7 @@ def evaluate_run(
             continue
         stat = scorer.statistic(run, metric)
         value = float(stat(np.arange(n)[None, :])[0])
-        b = boot
-        if metric == "meteor" and meteor_resamples is not None:
-            b = BootstrapSettings(min(meteor_resamples, boot.resamples), boot.seed, boot.confidence)
+        b = boot.capped(meteor_resamples) if metric == "meteor" else boot
         lo, hi = bootstrap_ci(n, stat, b)
         results[metric] = MetricResult(metric, "ok", f"{settings}; CI: {b.describe()}", value, lo, hi)
     return results

@@ -21,11 +21,10 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from ecem.meld import EMOTIONS, UTTERANCE_KEYS
 from ecem.artifacts import atomic_path, read_metadata, read_table
 
 log = logging.getLogger(__name__)
-EMOTIONS = ["anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"]
-KEYS = ["meld_split", "dialogue_id", "utterance_id"]
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1200px;
@@ -329,7 +328,7 @@ def gallery_section(
             f"<p><b>{esc(a['speaker'])}</b>: “{esc(a['utterance_text'])}” <span class='note'>(MELD text)</span></p>"
         )
         if transcripts is not None:
-            key = {k: a[k] for k in KEYS if k in a.index}
+            key = {k: a[k] for k in UTTERANCE_KEYS if k in a.index}
             t = transcripts
             for k, v in key.items():
                 if k in t.columns:

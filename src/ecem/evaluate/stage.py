@@ -102,9 +102,7 @@ def paired_table(
     if not reference or reference not in scores:
         return pd.DataFrame(columns=cols)
     boot = BootstrapSettings.from_config(cfg["bootstrap"])
-    meteor_boot = BootstrapSettings(
-        min(boot.resamples, cfg["bootstrap"]["meteor_resamples"]), boot.seed, boot.confidence
-    )
+    meteor_boot = boot.capped(cfg["bootstrap"]["meteor_resamples"])
     ref = scored_from_table(scores[reference])
     rows = []
     with Scorer(cfg) as scorer:

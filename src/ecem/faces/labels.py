@@ -6,8 +6,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ecem.meld import EMOTIONS
+
 #: The fixed order of `emotion_probs` in faces.parquet and of `distribution` in the summary.
-MELD_LABELS: tuple[str, ...] = ("anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise")
+MELD_LABELS: tuple[str, ...] = EMOTIONS
 
 #: Model label names (lower-cased) → MELD emotion. AffectNet's `contempt` has no MELD
 #: counterpart; it is folded into `disgust`, the closest MELD emotion.

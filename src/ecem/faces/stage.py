@@ -21,12 +21,13 @@ import pyarrow.parquet as pq
 import torch
 from tqdm import tqdm
 
+from ecem.meld import UTTERANCE_KEYS
 from ecem.artifacts import read_metadata, read_table, write_json, write_table
 from ecem.devices import resolve_device
 from ecem.faces.detect import Detections, FaceDetector, build_detector
 from ecem.faces.expression import ExpressionModel, build_expression_model
 from ecem.faces.labels import MELD_LABELS, label_map, to_meld
-from ecem.faces.summary import KEYS, summarize
+from ecem.faces.summary import summarize
 from ecem.faces.track import appearance, link_tracks
 from ecem.media import read_frames
 from ecem.sharding import dialogue_key, shard_of
@@ -44,7 +45,7 @@ FACES_SCHEMA = pa.schema([
 ])
 
 
-SEGMENT_COLUMNS = [*KEYS, "n_frames_sampled", "n_detections", "n_tracks", "frames_with_face", "status",
+SEGMENT_COLUMNS = [*UTTERANCE_KEYS, "n_frames_sampled", "n_detections", "n_tracks", "frames_with_face", "status",
                    "status_detail"]
 
 
@@ -181,10 +182,10 @@ def run_gather(face_parts: Sequence[str], segment_parts: Sequence[str], out_face
     settings = {k: v for k, v in metas[0].items() if k not in ("shard", "timing")}
     settings["timing"] = {k: sum(m["timing"][k] for m in metas) for k in metas[0]["timing"]}
     faces = pa.concat_tables([pq.read_table(p).cast(FACES_SCHEMA) for p in face_parts])
-    faces = faces.sort_by([(k, "ascending") for k in (*KEYS, "frame_idx", "face_idx")])
+    faces = faces.sort_by([(k, "ascending") for k in (*UTTERANCE_KEYS, "frame_idx", "face_idx")])
     write_table(faces.replace_schema_metadata(None), out_faces, STAGE, settings)
     segs = pd.concat([read_table(p) for p in segment_parts], ignore_index=True)
-    write_table(segs.sort_values(KEYS, ignore_index=True), out_segments, STAGE, settings)
+    write_table(segs.sort_values(UTTERANCE_KEYS, ignore_index=True), out_segments, STAGE, settings)
 
 
 def run_summary(clips_path: str, faces_path: str, face_segments_path: str, cfg: Mapping[str, Any],
@@ -246,4 +247,4 @@ def compose_sample(faces: pd.DataFrame, segments: Sequence[Mapping[str, Any]], m
 
 
 __all__ = ["FacePipeline", "compose_sample", "process_segments", "run_faces", "run_gather", "run_summary",
-           "sample_indices", "KEYS"]
+           "sample_indices"]

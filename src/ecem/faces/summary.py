@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ecem.meld import UTTERANCE_KEYS
 from ecem.faces.labels import MELD_LABELS
 
-KEYS = ["meld_split", "dialogue_id", "utterance_id"]
 
 
 def track_scores(faces: pd.DataFrame) -> pd.DataFrame:
@@ -62,8 +62,8 @@ def summarize(clips: pd.DataFrame, faces: pd.DataFrame, segments: pd.DataFrame,
               cfg: Mapping[str, Any]) -> pd.DataFrame:
     """One row per usable sample (`clips.status == ok`)."""
     fallback = cfg["no_face_emotion"]
-    by_segment = {k: g for k, g in faces.groupby(KEYS)} if len(faces) else {}
-    seg_info = segments.set_index(KEYS)
+    by_segment = {k: g for k, g in faces.groupby(UTTERANCE_KEYS)} if len(faces) else {}
+    seg_info = segments.set_index(UTTERANCE_KEYS)
     rows = []
     for clip in clips[clips["status"] == "ok"].itertuples(index=False):
         key = (clip.meld_split, int(clip.dialogue_id), int(clip.utterance_id))

@@ -18,9 +18,10 @@ from typing import Any
 
 import pandas as pd
 
+from ecem.meld import UTTERANCE_KEYS
+
 log = logging.getLogger(__name__)
 
-KEYS = ["meld_split", "dialogue_id", "utterance_id"]
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,12 @@
-"""Entry points of the FAME-Net rules (one function per rule) and a command line for launchers.
-
-`python -m ecem.fame.stage train ARGS.json` runs `run_train(**ARGS)`; the training rule uses it
-under `accelerate launch --num_processes N` when `train.num_gpus > 1` (see `launch_train`).
-"""
+"""Entry points of the FAME-Net rules, one function per rule (training's multi-GPU launcher is
+`ecem.fame.launch`)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import platform
-import subprocess
-import sys
-import tempfile
 from collections.abc import Mapping
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -28,48 +19,17 @@ from ecem.artifacts import atomic_path, read_metadata, read_table, write_json, w
 from ecem.fame.data import Encoded, encode
 from ecem.fame.model import FameModel, ensure_placeholder, load_llm, resolve_dtype
 from ecem.fame.prompt import Modalities, build_examples
-from ecem.provenance import code_hashes, sha256_file
+from ecem.meld import UTTERANCE_KEYS
+from ecem.model_refs import is_random_model
+from ecem.provenance import code_hashes, describe_inputs, fingerprint, package_versions, sha256_file
+from ecem.tokens import load_tokens
 
 log = logging.getLogger(__name__)
 STAGE = "fame"
 PACKAGES = ("torch", "transformers", "accelerate", "tokenizers", "safetensors", "numpy", "pandas", "pyarrow")
-# The module whose import closure is the training code (by name: run as `python -m`, __name__ is
-# "__main__"); a checkpoint of other code is never resumed.
+# The module whose import closure is the training code (named: under a launcher `__name__` may
+# be "__main__"); a checkpoint of other code is never resumed.
 CODE_ENTRY = "ecem.fame.stage"
-HASH_LIMIT = 512 * 2**20  # files above this are recorded by size, not hashed (a 7B checkpoint)
-
-
-# ------------------------------------------------------------------ helpers
-def describe_inputs(paths: Mapping[str, str | None]) -> dict[str, Any]:
-    """sha256 of each input artifact (a directory: of each file inside, large ones by size)."""
-    out: dict[str, Any] = {}
-    for name, path in sorted(paths.items()):
-        if path is None:
-            continue
-        p = Path(path)
-        if p.is_dir():
-            out[name] = {str(f.relative_to(p)): (sha256_file(f) if f.stat().st_size <= HASH_LIMIT
-                                                 else f"size:{f.stat().st_size}")
-                         for f in sorted(p.rglob("*")) if f.is_file()}
-        elif p.exists():
-            out[name] = sha256_file(p)
-        else:  # a hub id
-            out[name] = f"hub:{path}"
-    return out
-
-
-def package_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "absent"
-    return versions
-
-
-def fingerprint(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def feature_sample_ids(features_path: str) -> set[str]:
@@ -80,20 +40,11 @@ def feature_sample_ids(features_path: str) -> set[str]:
 def load_videos(features_path: str | None, sample_ids: list[str]) -> dict[str, np.ndarray]:
     if features_path is None or not sample_ids:
         return {}
-    from ecem.features.clip import load_tokens
-
     tokens = load_tokens(features_path, sample_ids)
     missing = sorted(set(sample_ids) - set(tokens))
     if missing:
         raise KeyError(f"{features_path}: no CLIP tokens for {missing[:5]}")
     return tokens
-
-
-def llm_is_random(llm_path: str) -> bool:
-    """True for a local model directory marked as random weights (the tiny offline LLM)."""
-    from ecem.features.clip import model_is_random
-
-    return model_is_random(llm_path)
 
 
 # ------------------------------------------------------------------ rule: fame_examples
@@ -107,7 +58,7 @@ def run_examples(experiment: str, exp_cfg: Mapping[str, Any], prompt_cfg: Mappin
     utterances = read_table(utterances_path)
     texts = None
     if modalities.text:
-        from ecem.transcribe.policy import resolve_texts
+        from ecem.text_policy import resolve_texts
 
         transcripts = read_table(transcripts_path) if transcripts_path else None
         texts = resolve_texts(utterances, transcripts, text_policy or {}, mode=modalities.text_source)
@@ -116,7 +67,7 @@ def run_examples(experiment: str, exp_cfg: Mapping[str, Any], prompt_cfg: Mappin
     examples, summary = build_examples(annotations, clips, utterances, texts, faces, modalities, prompt_cfg,
                                        feature_ids)
     if texts is not None:
-        used = texts.merge(annotations[["meld_split", "dialogue_id", "utterance_id"]].drop_duplicates())
+        used = texts.merge(annotations[UTTERANCE_KEYS].drop_duplicates())
         summary["text_sources"] = used["text_source"].value_counts().to_dict()
     write_table(examples, out, STAGE, {"experiment": experiment, "modalities": dict(exp_cfg),
                                        "prompt": dict(prompt_cfg), "text_policy": text_policy,
@@ -128,8 +79,6 @@ def _vision_dim(videos: Mapping[str, np.ndarray], features_path: str | None) -> 
     if videos:
         return int(next(iter(videos.values())).shape[1])
     if features_path:  # a model without video examples still needs D for the projector's shape
-        from ecem.features.clip import load_tokens
-
         first = sorted(feature_sample_ids(features_path))[:1]
         if first:
             return int(next(iter(load_tokens(features_path, first).values())).shape[1])
@@ -197,7 +146,7 @@ def run_train(experiment: str, examples_path: str, features_path: str | None, ll
         "experiment": experiment, "stage": STAGE, "seed": seed,
         "config": {"fame": fame_cfg, "train": train_cfg,
                    "experiment": read_metadata(examples_path)["settings"].get("modalities")},
-        "llm": {"name_or_path": llm_path, "random_weights": llm_is_random(llm_path),
+        "llm": {"name_or_path": llm_path, "random_weights": is_random_model(llm_path),
                 "class": type(model.llm).__name__,
                 "n_parameters": sum(p.numel() for p in model.llm.parameters()),
                 "dtype": str(next(model.llm.parameters()).dtype)},
@@ -210,7 +159,7 @@ def run_train(experiment: str, examples_path: str, features_path: str | None, ll
                  "train_sample_ids": sorted(e.sample_id for e in train_set),
                  "val_sample_ids": sorted(e.sample_id for e in val_set)},
         "training": {k: v for k, v in result.items() if k != "is_main_process"},
-        "inputs_sha256": inputs, "code_sha256": code_hashes([CODE_ENTRY]), "versions": package_versions(),
+        "inputs_sha256": inputs, "code_sha256": code_hashes([CODE_ENTRY]), "versions": package_versions(PACKAGES),
         "device": str(device),
         "fingerprint": fp,
     }
@@ -219,38 +168,6 @@ def run_train(experiment: str, examples_path: str, features_path: str | None, ll
     write_json(card, out_card)
     log.info("trained %s: %d steps, selected %s, final train loss %.4f", experiment, result["steps"],
              result["selected"], result["history"][-1]["loss"] if result["history"] else float("nan"))
-
-
-def launch_train(num_gpus: int, **kwargs: Any) -> None:
-    """Run `run_train` in this process, or under `accelerate launch` on `num_gpus` GPUs.
-
-    The rule requests `train.num_gpus` GPUs from the scheduler (ecem.resources.gpus); a job that
-    sees fewer (a scheduler or CUDA_VISIBLE_DEVICES limit) stops at once instead of crowding
-    processes onto one device. The launched processes' output goes to this job's log.
-    """
-    if num_gpus <= 1:
-        run_train(**kwargs)
-        return
-    visible = torch.cuda.device_count()
-    if visible < num_gpus:
-        raise RuntimeError(
-            f"train.num_gpus={num_gpus} but this job sees {visible} GPU(s) (CUDA_VISIBLE_DEVICES="
-            f"{os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}): give the job {num_gpus} GPUs "
-            f"(the rule requests resources gpu={num_gpus}) or lower train.num_gpus")
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-        json.dump(kwargs, fh)
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(num_gpus),
-           "--multi_gpu", "-m", "ecem.fame.stage", "train", fh.name]
-    log.info("launching: %s", " ".join(cmd))
-    try:
-        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                log.info("[launch] %s", line.rstrip())
-        if proc.returncode != 0:
-            raise subprocess.CalledProcessError(proc.returncode, cmd)
-    finally:
-        os.unlink(fh.name)
 
 
 # ------------------------------------------------------------------ rule: fame_generate
@@ -278,7 +195,7 @@ def run_generate(experiment: str, examples_path: str, features_path: str | None,
         "n_prompt_tokens": [len(e.input_ids) for e in encoded],
     })
     write_table(table, out, STAGE, {"experiment": experiment, "generate": dict(generate_cfg),
-                                    "llm": llm_path, "random_weights": llm_is_random(llm_path),
+                                    "llm": llm_path, "random_weights": is_random_model(llm_path),
                                     "model_sha256": sha256_file(model_path)})
     log.info("%s: %d predictions (%s)", experiment, len(table), ", ".join(generate_cfg["splits"]))
 
@@ -303,14 +220,3 @@ def run_quality(experiments: list[str], cards: list[str], predictions: list[str]
         }
     write_json({"stage": "train", "experiments": summary}, out)
 
-
-def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 2 or argv[0] != "train":
-        raise SystemExit("usage: python -m ecem.fame.stage train ARGS.json")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run_train(**json.loads(Path(argv[1]).read_text()))
-
-
-if __name__ == "__main__":
-    main()

@@ -8,7 +8,6 @@ real checkpoint takes. Its outputs are meaningless: runs on it are labelled rand
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 import torch
 
-from ecem.features.clip import MODEL_MARKER  # the project's "random weights" marker file
+from ecem.model_refs import write_model_card
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +63,9 @@ def build_tiny_llm(out_dir: str | Path, texts: Iterable[str], cfg: Mapping[str, 
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     n_params = sum(p.numel() for p in model.parameters())
-    card = {"random_weights": True, "class": "LlamaForCausalLM", "n_parameters": n_params,
-            "vocab_size": len(tokenizer), "built_by": "ecem.fame.tiny (rule tiny_llm)", "config": dict(cfg),
-            "note": "random weights for offline smoke runs; its text is meaningless"}
-    (out_dir / MODEL_MARKER).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+    write_model_card(out_dir, random_weights=True, architecture="LlamaForCausalLM", n_parameters=n_params,
+                     vocab_size=len(tokenizer), built_by="ecem.fame.tiny (rule tiny_llm)", config=dict(cfg),
+                     note="random weights for offline smoke runs; its text is meaningless")
     log.info("tiny LLM: %d parameters, vocabulary %d → %s", n_params, len(tokenizer), out_dir)
 
 

@@ -13,19 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from ecem.artifacts import read_table, write_json
-from ecem.features.clip import (
-    PADDING_RULE,
-    POOLING_RULE,
-    STAGE,
-    ClipPatchEncoder,
-    ExtractStats,
-    concat_features,
-    extract_tokens,
-    feature_row,
-    plan_samples,
-    read_settings,
-    write_features,
-)
+from ecem.features.encoder import ClipPatchEncoder
+from ecem.features.extract import ExtractStats, extract_tokens, feature_row
+from ecem.features.frames import plan_samples
+from ecem.tokens import PADDING_RULE, POOLING_RULE, STAGE, concat_features, read_settings, write_features
 from ecem.sharding import dialogue_key, shard_of
 
 log = logging.getLogger(__name__)

@@ -9,14 +9,13 @@ through `from_pretrained` exactly as it loads `openai/clip-vit-large-patch14`. A
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ecem.features.clip import MODEL_MARKER
+from ecem.model_refs import write_model_card
 
 
 def build_tiny_clip(out_dir: str | Path, image_size: int = 224, hidden_size: int = 32,
@@ -49,12 +48,11 @@ def build_tiny_clip(out_dir: str | Path, image_size: int = 224, hidden_size: int
     try:
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
-        card = {"random_weights": True, "architecture": "CLIPVisionModel", "seed": seed,
-                "built_by": "ecem.features.tiny_models.build_tiny_clip",
-                "config": {"image_size": image_size, "hidden_size": hidden_size,
-                           "num_layers": num_layers, "num_heads": num_heads,
-                           "intermediate_size": intermediate_size, "patch_size": patch_size}}
-        (tmp / MODEL_MARKER).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+        write_model_card(tmp, random_weights=True, architecture="CLIPVisionModel", seed=seed,
+                         built_by="ecem.features.tiny_models.build_tiny_clip",
+                         config={"image_size": image_size, "hidden_size": hidden_size,
+                                 "num_layers": num_layers, "num_heads": num_heads,
+                                 "intermediate_size": intermediate_size, "patch_size": patch_size})
         if out_dir.exists():
             shutil.rmtree(out_dir)
         tmp.rename(out_dir)

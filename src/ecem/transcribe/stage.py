@@ -30,7 +30,8 @@ from tqdm import tqdm
 
 from ecem.artifacts import read_metadata, read_table, write_json, write_table
 from ecem.sharding import dialogue_key, shard_of
-from ecem.transcribe.policy import KEYS, resolve_texts
+from ecem.meld import UTTERANCE_KEYS
+from ecem.text_policy import resolve_texts
 from ecem.transcribe.wer import wer
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ def _settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _skipped_row(utt: Mapping[str, Any], status: str, detail: str) -> dict[str, Any]:
-    return {**{k: utt[k] for k in KEYS}, "text_meld": utt["text"], "text_asr": "",
+    return {**{k: utt[k] for k in UTTERANCE_KEYS}, "text_meld": utt["text"], "text_asr": "",
             "segments": [], "words": [], "avg_logprob": math.nan, "confidence": math.nan,
             "no_speech_prob": math.nan, "n_tokens": 0, "wer_vs_meld": math.nan,
             "audio_s": float(utt.get("duration_s") or math.nan), "status": status,
@@ -108,7 +109,7 @@ def transcribe_utterances(utterances: pd.DataFrame, cfg: Mapping[str, Any],
         for i, res in zip(todo, results):
             utt = records[i]
             ok = res.status == "ok"
-            rows[i] = {**{k: utt[k] for k in KEYS}, "text_meld": utt["text"], "text_asr": res.text,
+            rows[i] = {**{k: utt[k] for k in UTTERANCE_KEYS}, "text_meld": utt["text"], "text_asr": res.text,
                        "segments": res.segments, "words": res.words,
                        "avg_logprob": res.avg_logprob, "confidence": res.confidence,
                        "no_speech_prob": res.no_speech_prob, "n_tokens": res.n_tokens,
@@ -131,15 +132,15 @@ def run_shard(utterances_path: str, shard: int, n_shards: int, cfg: Mapping[str,
 def run_gather(parts: Sequence[str], utterances_path: str, out: str) -> None:
     """Rule gather_transcripts: concatenate the shards, check one row per utterance."""
     table = pd.concat([read_table(p) for p in parts], ignore_index=True)
-    utterances = read_table(utterances_path, columns=KEYS)
-    if table.duplicated(KEYS).any():
+    utterances = read_table(utterances_path, columns=UTTERANCE_KEYS)
+    if table.duplicated(UTTERANCE_KEYS).any():
         raise ValueError("an utterance was transcribed in more than one shard")
-    want = set(map(tuple, utterances[KEYS].itertuples(index=False)))
-    have = set(map(tuple, table[KEYS].itertuples(index=False)))
+    want = set(map(tuple, utterances[UTTERANCE_KEYS].itertuples(index=False)))
+    have = set(map(tuple, table[UTTERANCE_KEYS].itertuples(index=False)))
     if want != have:
         raise ValueError(f"transcripts do not match utterances: missing {sorted(want - have)[:5]}, "
                          f"extra {sorted(have - want)[:5]}")
-    table = table.sort_values(KEYS, ignore_index=True)
+    table = table.sort_values(UTTERANCE_KEYS, ignore_index=True)
     settings = read_metadata(parts[0])["settings"]
     settings.pop("shard", None)
     settings["shards"] = len(parts)
@@ -166,9 +167,9 @@ def transcribe_quality(transcripts: pd.DataFrame, utterances: pd.DataFrame,
         "text_policy": {**dict(policy),
                         "text_source_counts": texts["text_source"].value_counts().to_dict()},
         "not_transcribed": [
-            {**{k: (int(v) if k != "meld_split" else v) for k, v in zip(KEYS, key)},
+            {**{k: (int(v) if k != "meld_split" else v) for k, v in zip(UTTERANCE_KEYS, key)},
              "status": st, "detail": det}
-            for key, st, det in zip(transcripts[KEYS].itertuples(index=False),
+            for key, st, det in zip(transcripts[UTTERANCE_KEYS].itertuples(index=False),
                                     transcripts["status"], transcripts["status_detail"])
             if st != "ok"],
     }

@@ -24,9 +24,10 @@ from typing import Any
 
 import pandas as pd
 
-KEYS = ["meld_split", "dialogue_id", "utterance_id"]
+from ecem.meld import UTTERANCE_KEYS
+
 MODES = ("meld", "asr", "asr_if_confident")
-COLUMNS = [*KEYS, "text", "text_source", "text_reason"]
+COLUMNS = [*UTTERANCE_KEYS, "text", "text_source", "text_reason"]
 
 
 def _check_policy(policy: Mapping[str, Any], mode: str) -> None:
@@ -73,31 +74,31 @@ def resolve_texts(utterances: pd.DataFrame, transcripts: pd.DataFrame | None,
     """
     mode = mode if mode is not None else policy.get("mode")
     _check_policy(policy, str(mode))
-    missing = [c for c in (*KEYS, "text") if c not in utterances.columns]
+    missing = [c for c in (*UTTERANCE_KEYS, "text") if c not in utterances.columns]
     if missing:
         raise ValueError(f"utterances lack column(s) {missing}")
-    if utterances.duplicated(KEYS).any():
+    if utterances.duplicated(UTTERANCE_KEYS).any():
         raise ValueError("utterances hold duplicate (meld_split, dialogue_id, utterance_id) keys")
-    base = utterances[[*KEYS, "text"]].reset_index(drop=True)
+    base = utterances[[*UTTERANCE_KEYS, "text"]].reset_index(drop=True)
     if transcripts is None:
         if mode != "meld":
             raise ValueError(f"text_policy mode {mode!r} needs the transcripts table")
         joined = base.assign(status_asr=None, text_asr=None, confidence=None, wer_vs_meld=None)
     else:
-        cols = [*KEYS, "text_asr", "status", "confidence", "wer_vs_meld"]
+        cols = [*UTTERANCE_KEYS, "text_asr", "status", "confidence", "wer_vs_meld"]
         lacking = [c for c in cols if c not in transcripts.columns]
         if lacking:
             raise ValueError(f"transcripts lack column(s) {lacking}")
-        if transcripts.duplicated(KEYS).any():
+        if transcripts.duplicated(UTTERANCE_KEYS).any():
             raise ValueError("transcripts hold duplicate utterance keys")
         tr = transcripts[cols].rename(columns={"status": "status_asr"})
-        joined = base.merge(tr, on=KEYS, how="left", validate="one_to_one")
+        joined = base.merge(tr, on=UTTERANCE_KEYS, how="left", validate="one_to_one")
     rows = []
     for rec in joined.to_dict("records"):
         rec = {k: (None if _is_nan(v) else v) for k, v in rec.items()}
         source, reason = _choose(rec, str(mode), policy)
         text = rec["text_asr"] if source == "asr" else rec["text"]
-        rows.append({**{k: rec[k] for k in KEYS}, "text": text, "text_source": source,
+        rows.append({**{k: rec[k] for k in UTTERANCE_KEYS}, "text": text, "text_source": source,
                      "text_reason": reason})
     out = pd.DataFrame(rows, columns=COLUMNS)
     out["dialogue_id"] = out["dialogue_id"].astype(utterances["dialogue_id"].dtype)

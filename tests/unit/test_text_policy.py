@@ -1,4 +1,4 @@
-"""The text-source policy: ecem.transcribe.policy.resolve_texts."""
+"""The text-source policy: ecem.text_policy.resolve_texts."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from ecem.transcribe.policy import resolve_texts
+from ecem.text_policy import resolve_texts
 
 POLICY = {"mode": "asr_if_confident", "min_confidence": 0.5, "max_wer_vs_meld": 0.4}
 
