@@ -15,6 +15,30 @@ except ConfigError as err:
 RESULTS = "results"
 LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
+# Every artifact one stage hands to another, named once: rules refer to these names (or to
+# rules.<rule>.output), never to a spelled-out path. Files internal to a stage stay in its .smk.
+ECEM = f"{RESULTS}/ecem"
+ANNOTATIONS = f"{ECEM}/annotations.parquet"
+UTTERANCES = f"{ECEM}/utterances.parquet"
+SEGMENTS = f"{ECEM}/segments.parquet"
+CLIPS = f"{ECEM}/clips.parquet"
+DATASET_QUALITY = f"{ECEM}/quality.json"
+RENDER_SHARDS = range(config["dataset"]["render"]["shards"])
+RENDER_DIRS = [f"{ECEM}/render/shard-{k}" for k in RENDER_SHARDS]
+TRANSCRIPTS = f"{RESULTS}/transcripts.parquet"
+CLIP_FEATURES = f"{RESULTS}/features/clip.parquet"
+FACES_TABLE = f"{RESULTS}/features/faces.parquet"
+FACE_SUMMARY = f"{RESULTS}/features/face_summary.parquet"
+STAGE_QUALITY = {  # each stage's data-quality summary, as the report names them
+    "dataset": DATASET_QUALITY,
+    **{
+        s: f"{RESULTS}/quality/{s}.json"
+        for s in ("transcribe", "clip_features", "faces", "train")
+    },
+}
+RUNS = f"{RESULTS}/runs"
+TABLES = f"{RESULTS}/tables"
+REPORT = f"{RESULTS}/report.html"
 # Where this run reads its inputs: the user's paths, the demo's, or the download cache
 # (ecem.sources). Rules write only under results/ and resources/{demo,models,downloads}/.
 MELD_SOURCE = sources.meld_source(config)

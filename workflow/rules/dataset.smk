@@ -1,13 +1,5 @@
 # The dataset stage: MELD + ECEM JSON → samples, split, probed utterances, segments, prefix clips.
-ECEM = f"{RESULTS}/ecem"
-RENDER_SHARDS = range(config["dataset"]["render"]["shards"])
-DATASET_OUTPUTS = [
-    f"{ECEM}/annotations.parquet",
-    f"{ECEM}/utterances.parquet",
-    f"{ECEM}/segments.parquet",
-    f"{ECEM}/clips.parquet",
-    f"{ECEM}/quality.json",
-]
+DATASET_OUTPUTS = [ANNOTATIONS, UTTERANCES, SEGMENTS, CLIPS, DATASET_QUALITY]
 
 
 rule resolve_annotations:
@@ -36,7 +28,7 @@ rule split_samples:
     input:
         resolved=rules.resolve_annotations.output.resolved,
     output:
-        f"{ECEM}/annotations.parquet",
+        ANNOTATIONS,
     log:
         f"{LOGS}/split_samples.log",
     conda:
@@ -56,7 +48,7 @@ rule probe_utterances:
         resolved=rules.resolve_annotations.output.resolved,
         videos=[str(MELD.video_dir(s)) for s in MELD.splits],
     output:
-        f"{ECEM}/utterances.parquet",
+        UTTERANCES,
     log:
         f"{LOGS}/probe_utterances.log",
     benchmark:
@@ -105,8 +97,8 @@ rule gather_clips:
         segments=expand(rules.render_clips.output.segments, shard=RENDER_SHARDS),
         clips=expand(rules.render_clips.output.clips, shard=RENDER_SHARDS),
     output:
-        segments=f"{ECEM}/segments.parquet",
-        clips=f"{ECEM}/clips.parquet",
+        segments=SEGMENTS,
+        clips=CLIPS,
     log:
         f"{LOGS}/gather_clips.log",
     conda:
@@ -128,7 +120,7 @@ rule dataset_quality:
         segments=rules.gather_clips.output.segments,
         clips=rules.gather_clips.output.clips,
     output:
-        f"{ECEM}/quality.json",
+        DATASET_QUALITY,
     log:
         f"{LOGS}/dataset_quality.log",
     conda:

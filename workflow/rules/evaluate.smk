@@ -1,10 +1,9 @@
 # The evaluate stage: baselines, metrics with bootstrap CIs per run, the paper's tables, the HTML
 # report and human-evaluation sheets. Runs = FAME-Net experiments (config `experiments:`) +
 # baselines (config `baselines:`); both write results/runs/{run}/predictions.parquet.
-from ecem.evaluate.rules import names_regex, optional_stage_outputs
+from ecem.evaluate.rules import names_regex
+from ecem.evaluate.tables import TABLE_NAMES
 
-EVAL_DIR = f"{RESULTS}/runs"
-TABLES = f"{RESULTS}/tables"
 HUMAN = f"{RESULTS}/human_eval"
 EXPERIMENT_RUNS = list(config.get("experiments", {}))
 RUN_BASELINES = [
@@ -35,10 +34,9 @@ METRICS_CFG = {
         "bleurt",
     )
 }
-TABLE_NAMES = ["table2", "table3", "table4", "paired"]
 EVALUATE_OUTPUTS = [
     *expand(f"{TABLES}/{{table}}.{{ext}}", table=TABLE_NAMES, ext=["md", "csv"]),
-    f"{RESULTS}/report.html",
+    REPORT,
     f"{HUMAN}/sheet.csv",
 ]
 if EVAL_CFG["human_eval"]["filled"]:
@@ -47,9 +45,9 @@ if EVAL_CFG["human_eval"]["filled"]:
 
 rule evaluate_baseline:
     input:
-        annotations=f"{RESULTS}/ecem/annotations.parquet",
+        annotations=ANNOTATIONS,
     output:
-        f"{EVAL_DIR}/{{baseline}}/predictions.parquet",
+        f"{RUNS}/{{baseline}}/predictions.parquet",
     log:
         f"{LOGS}/evaluate_baseline/{{baseline}}.log",
     wildcard_constraints:
@@ -69,11 +67,11 @@ rule evaluate_baseline:
 
 rule evaluate_metrics:
     input:
-        predictions=f"{EVAL_DIR}/{{run}}/predictions.parquet",
-        annotations=f"{RESULTS}/ecem/annotations.parquet",
+        predictions=f"{RUNS}/{{run}}/predictions.parquet",
+        annotations=ANNOTATIONS,
     output:
-        scores=f"{EVAL_DIR}/{{run}}/scores.parquet",
-        metrics=f"{EVAL_DIR}/{{run}}/metrics.json",
+        scores=f"{RUNS}/{{run}}/scores.parquet",
+        metrics=f"{RUNS}/{{run}}/metrics.json",
     log:
         f"{LOGS}/evaluate_metrics/{{run}}.log",
     benchmark:
@@ -97,7 +95,7 @@ rule evaluate_tables:
     input:
         metrics=expand(rules.evaluate_metrics.output.metrics, run=EVAL_RUNS),
         scores=expand(rules.evaluate_metrics.output.scores, run=EVAL_RUNS),
-        cards=expand(f"{EVAL_DIR}/{{run}}/run_card.json", run=EXPERIMENT_RUNS),
+        cards=expand(f"{RUNS}/{{run}}/run_card.json", run=EXPERIMENT_RUNS),
     output:
         expand(f"{TABLES}/{{table}}.{{ext}}", table=TABLE_NAMES, ext=["md", "csv"]),
     log:
@@ -119,15 +117,18 @@ rule evaluate_tables:
 rule evaluate_report:
     input:
         metrics=expand(rules.evaluate_metrics.output.metrics, run=EVAL_RUNS),
-        predictions=expand(f"{EVAL_DIR}/{{run}}/predictions.parquet", run=EVAL_RUNS),
-        cards=expand(f"{EVAL_DIR}/{{run}}/run_card.json", run=EXPERIMENT_RUNS),
+        predictions=expand(f"{RUNS}/{{run}}/predictions.parquet", run=EVAL_RUNS),
+        cards=expand(f"{RUNS}/{{run}}/run_card.json", run=EXPERIMENT_RUNS),
         tables=rules.evaluate_tables.output,
-        annotations=f"{RESULTS}/ecem/annotations.parquet",
-        clips=f"{RESULTS}/ecem/clips.parquet",
-        dataset_quality=f"{RESULTS}/ecem/quality.json",
-        optional=lambda w: optional_stage_outputs(workflow.rules),
+        annotations=ANNOTATIONS,
+        clips=CLIPS,
+        transcripts=TRANSCRIPTS,
+        face_summary=FACE_SUMMARY,
+        clip_features=CLIP_FEATURES,
+        faces=FACES_TABLE,
+        quality=list(STAGE_QUALITY.values()),
     output:
-        f"{RESULTS}/report.html",
+        REPORT,
     log:
         f"{LOGS}/evaluate_report.log",
     conda:
@@ -143,6 +144,7 @@ rule evaluate_report:
         splits=EVAL_CFG["splits"],
         unrun=UNRUN_BASELINES,
         demo=config["demo"]["enabled"],
+        quality_names=list(STAGE_QUALITY),
     script:
         "../scripts/evaluate_report.py"
 
@@ -150,10 +152,10 @@ rule evaluate_report:
 rule human_eval_sheet:
     input:
         predictions=expand(
-            f"{EVAL_DIR}/{{run}}/predictions.parquet",
+            f"{RUNS}/{{run}}/predictions.parquet",
             run=EVAL_CFG["human_eval"]["runs"] or EVAL_RUNS,
         ),
-        annotations=f"{RESULTS}/ecem/annotations.parquet",
+        annotations=ANNOTATIONS,
     output:
         sheet=f"{HUMAN}/sheet.csv",
         html=f"{HUMAN}/sheet.html",

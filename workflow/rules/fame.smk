@@ -8,7 +8,6 @@ from ecem.fame import workflow as fame_wf
 
 FAME = config["fame"]
 EXPERIMENTS = config["experiments"]
-RUNS = f"{RESULTS}/runs"
 FAME_EXPERIMENT = "|".join(re.escape(name) for name in EXPERIMENTS)
 # `fame.llm` is a hub id, a local path (read only) or random:<name>, a tiny random LLaMA that rule
 # tiny_llm builds under resources/models/ (ecem.model_refs); the rules get where it lives.
@@ -17,7 +16,7 @@ FAME_LLM_INPUT = model_refs.local_input(FAME["llm"])
 FAME_PARAMS = {**{k: v for k, v in FAME.items() if k != "tiny_llm"}, "llm": FAME_LLM}
 FAME_OUTPUTS = [
     *expand(f"{RUNS}/{{experiment}}/predictions.parquet", experiment=EXPERIMENTS),
-    f"{RESULTS}/quality/train.json",
+    STAGE_QUALITY["train"],
 ]
 
 
@@ -25,8 +24,8 @@ if model_refs.is_random(FAME["llm"]):
 
     rule tiny_llm:
         input:
-            annotations=f"{RESULTS}/ecem/annotations.parquet",
-            utterances=f"{RESULTS}/ecem/utterances.parquet",
+            annotations=ANNOTATIONS,
+            utterances=UTTERANCES,
         output:
             directory(FAME_LLM),
         log:
@@ -52,7 +51,14 @@ rule fame_examples:
             fame_wf.by_experiment(
                 EXPERIMENTS,
                 fame_wf.example_inputs,
-                RESULTS,
+                {
+                    "annotations": ANNOTATIONS,
+                    "clips": CLIPS,
+                    "utterances": UTTERANCES,
+                    "features": CLIP_FEATURES,
+                    "faces": FACE_SUMMARY,
+                    "transcripts": TRANSCRIPTS,
+                },
             )
         ),
     output:
@@ -80,7 +86,9 @@ rule fame_examples:
 rule fame_train:
     input:
         examples=rules.fame_examples.output[0],
-        features=fame_wf.by_experiment(EXPERIMENTS, fame_wf.features_input, RESULTS),
+        features=fame_wf.by_experiment(
+            EXPERIMENTS, fame_wf.features_input, CLIP_FEATURES
+        ),
         llm=FAME_LLM_INPUT,
     output:
         model=f"{RUNS}/{{experiment}}/model.safetensors",
@@ -109,7 +117,9 @@ rule fame_train:
 rule fame_generate:
     input:
         examples=rules.fame_examples.output[0],
-        features=fame_wf.by_experiment(EXPERIMENTS, fame_wf.features_input, RESULTS),
+        features=fame_wf.by_experiment(
+            EXPERIMENTS, fame_wf.features_input, CLIP_FEATURES
+        ),
         llm=FAME_LLM_INPUT,
         model=rules.fame_train.output.model,
     output:
@@ -141,7 +151,7 @@ rule fame_quality:
         predictions=expand(rules.fame_generate.output[0], experiment=EXPERIMENTS),
         examples=expand(rules.fame_examples.output[0], experiment=EXPERIMENTS),
     output:
-        f"{RESULTS}/quality/train.json",
+        STAGE_QUALITY["train"],
     log:
         f"{LOGS}/fame_quality.log",
     conda:

@@ -4,13 +4,9 @@ import ecem.features.clip_workflow as clip_wf
 CLIP_CFG = config["features"]["clip"]
 CLIP_SHARDS = range(CLIP_CFG["shards"])
 CLIP_DIR = f"{RESULTS}/features/clip"
-CLIP_FEATURES = f"{RESULTS}/features/clip.parquet"
-CLIP_QUALITY = f"{RESULTS}/quality/clip_features.json"
-CLIP_OUTPUTS = [CLIP_FEATURES, CLIP_QUALITY]
+CLIP_OUTPUTS = [CLIP_FEATURES, STAGE_QUALITY["clip_features"]]
 CLIP_MODEL_INPUT = model_refs.local_input(CLIP_CFG["model"])
-CLIP_RENDERED_INPUT = clip_wf.rendered_input(
-    CLIP_CFG, expand(rules.render_clips.output.out_dir, shard=RENDER_SHARDS)
-)
+CLIP_RENDERED_INPUT = clip_wf.rendered_input(CLIP_CFG, RENDER_DIRS)
 
 
 if model_refs.is_random(CLIP_CFG["model"]):
@@ -35,8 +31,8 @@ if model_refs.is_random(CLIP_CFG["model"]):
 
 rule clip_features_shard:
     input:
-        clips=f"{ECEM}/clips.parquet",
-        segments=f"{ECEM}/segments.parquet",
+        clips=CLIPS,
+        segments=SEGMENTS,
         model=CLIP_MODEL_INPUT,
         rendered=CLIP_RENDERED_INPUT,
     output:
@@ -69,10 +65,10 @@ rule clip_features:
     input:
         tokens=expand(rules.clip_features_shard.output.tokens, shard=CLIP_SHARDS),
         stats=expand(rules.clip_features_shard.output.stats, shard=CLIP_SHARDS),
-        clips=f"{ECEM}/clips.parquet",
+        clips=CLIPS,
     output:
         tokens=CLIP_FEATURES,
-        quality=CLIP_QUALITY,
+        quality=STAGE_QUALITY["clip_features"],
     log:
         f"{LOGS}/clip_features.log",
     conda:

@@ -3,16 +3,13 @@
 FACES_CFG = config["features"]["faces"]
 FACES_SHARDS = range(FACES_CFG["shards"])
 FACES_DIR = f"{RESULTS}/features/faces"
-FACES_TABLE = f"{RESULTS}/features/faces.parquet"
 FACE_SEGMENTS = f"{RESULTS}/features/face_segments.parquet"
-FACE_SUMMARY = f"{RESULTS}/features/face_summary.parquet"
-FACES_QUALITY = f"{RESULTS}/quality/faces.json"
-FACES_OUTPUTS = [FACES_TABLE, FACE_SUMMARY, FACES_QUALITY]
+FACES_OUTPUTS = [FACES_TABLE, FACE_SUMMARY, STAGE_QUALITY["faces"]]
 
 
 rule faces_shard:
     input:
-        segments=f"{ECEM}/segments.parquet",
+        segments=SEGMENTS,
     output:
         faces=temp(f"{FACES_DIR}/shard-{{shard}}.faces.parquet"),
         segments=temp(f"{FACES_DIR}/shard-{{shard}}.segments.parquet"),
@@ -57,12 +54,12 @@ rule faces_gather:
 
 rule face_summary:
     input:
-        clips=f"{ECEM}/clips.parquet",
+        clips=CLIPS,
         faces=rules.faces_gather.output.faces,
         segments=rules.faces_gather.output.segments,
     output:
         summary=FACE_SUMMARY,
-        quality=FACES_QUALITY,
+        quality=STAGE_QUALITY["faces"],
     log:
         f"{LOGS}/face_summary.log",
     conda:

@@ -2,15 +2,12 @@
 # sharded by dialogue (one model load per shard job), gathered, and summarised for the report.
 TRANSCRIBE = f"{RESULTS}/transcribe"
 TRANSCRIBE_SHARDS = range(config["transcribe"]["shards"])
-TRANSCRIBE_OUTPUTS = [
-    f"{RESULTS}/transcripts.parquet",
-    f"{RESULTS}/quality/transcribe.json",
-]
+TRANSCRIBE_OUTPUTS = [TRANSCRIPTS, STAGE_QUALITY["transcribe"]]
 
 
 rule transcribe_shard:
     input:
-        utterances=f"{RESULTS}/ecem/utterances.parquet",
+        utterances=UTTERANCES,
     output:
         f"{TRANSCRIBE}/shard-{{shard}}.parquet",
     log:
@@ -33,9 +30,9 @@ rule transcribe_shard:
 rule gather_transcripts:
     input:
         parts=expand(rules.transcribe_shard.output[0], shard=TRANSCRIBE_SHARDS),
-        utterances=f"{RESULTS}/ecem/utterances.parquet",
+        utterances=UTTERANCES,
     output:
-        f"{RESULTS}/transcripts.parquet",
+        TRANSCRIPTS,
     log:
         f"{LOGS}/gather_transcripts.log",
     conda:
@@ -51,9 +48,9 @@ rule gather_transcripts:
 rule transcribe_quality:
     input:
         transcripts=rules.gather_transcripts.output[0],
-        utterances=f"{RESULTS}/ecem/utterances.parquet",
+        utterances=UTTERANCES,
     output:
-        f"{RESULTS}/quality/transcribe.json",
+        STAGE_QUALITY["transcribe"],
     log:
         f"{LOGS}/transcribe_quality.log",
     conda:

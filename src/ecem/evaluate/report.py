@@ -19,10 +19,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
-from ecem.meld import EMOTIONS, UTTERANCE_KEYS
 from ecem.artifacts import atomic_path, read_metadata, read_table
+from ecem.meld import EMOTIONS, UTTERANCE_KEYS
 
 log = logging.getLogger(__name__)
 
@@ -408,7 +407,9 @@ def build_report(
     metrics: Mapping[str, str],
     predictions: Mapping[str, str],
     cards: Mapping[str, str],
-    optional: Sequence[str],
+    transcripts: str | None,
+    face_summary: str | None,
+    model_files: Mapping[str, str],
     paired_csv: str | None,
     cfg: Mapping[str, Any],
     splits: Sequence[str],
@@ -423,29 +424,13 @@ def build_report(
     metric_data = load_metrics([m for m in metrics.values() if Path(m).is_file()])
     pred_dfs = {r: read_table(p) for r, p in predictions.items() if Path(p).is_file()}
 
-    transcripts = faces = None
-    meta_sources: dict[str, Any] = {}
-    for path in optional:
-        p = Path(path)
-        if not p.is_file():
-            continue
-        if p.suffix == ".json":
-            try:
-                meta_sources[p.name] = json.loads(p.read_text())
-            except json.JSONDecodeError:
-                pass
-            continue
-        if p.suffix != ".parquet":
-            continue
-        try:
-            meta_sources[str(p)] = read_metadata(p)
-        except ValueError:
-            pass
-        cols = set(pq.read_schema(p).names)
-        if transcripts is None and "text_asr" in cols:
-            transcripts = read_table(p)
-        elif faces is None and {"sample_id", "face_emotion"} <= cols:
-            faces = read_table(p)
+    transcript_df, faces = _read(transcripts), _read(face_summary)
+    # Where the random-model banner looks: each artifact that records the model it came from.
+    meta_sources: dict[str, Any] = {
+        name: read_metadata(path) for name, path in model_files.items() if Path(path).is_file()
+    }
+    meta_sources |= {f"quality {name}": json.loads(Path(path).read_text())
+                     for name, path in quality.items() if Path(path).is_file()}
     for run, path in cards.items():
         card = load_card(path)
         if card is not None:
@@ -487,7 +472,7 @@ def build_report(
         tables_section(tables, notes) if metric_data else missing("metrics (no runs scored)"),
         (f"<h3>Configured baselines not run here</h3><ul>{unrun}</ul>" if unrun else ""),
         "<h2>4. Gallery</h2>",
-        gallery_section(gallery, ann, clip_df, transcripts, faces, pred_dfs, cfg),
+        gallery_section(gallery, ann, clip_df, transcript_df, faces, pred_dfs, cfg),
     ]
     page = (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"

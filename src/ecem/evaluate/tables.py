@@ -108,6 +108,10 @@ def to_markdown(df: pd.DataFrame, title: str, notes: Sequence[str] = ()) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+#: The tables evaluate_tables writes (`results/tables/<name>.{md,csv}`), in the report's order.
+TABLE_NAMES = ("table2", "table3", "table4", "paired")
+
+
 def build_tables(
     runs: Mapping[str, Mapping[str, Any]],
     cards: Mapping[str, Mapping[str, Any] | None],

@@ -11,24 +11,21 @@ def uses_asr(experiment: Mapping[str, Any]) -> bool:
     return bool(experiment["text"]) and experiment["text_source"] != "meld"
 
 
-def example_inputs(experiment: Mapping[str, Any], results: str) -> dict[str, Any]:
-    """Inputs of rule fame_examples: only the feature/text artifacts the experiment's modalities use."""
-    inputs: dict[str, Any] = {
-        "annotations": f"{results}/ecem/annotations.parquet",
-        "clips": f"{results}/ecem/clips.parquet",
-        "utterances": f"{results}/ecem/utterances.parquet",
-    }
+def example_inputs(experiment: Mapping[str, Any], paths: Mapping[str, str]) -> dict[str, Any]:
+    """Inputs of rule fame_examples: only the artifacts the experiment's modalities use (`paths`
+    names them: annotations, clips, utterances, features, faces, transcripts)."""
+    wanted = ["annotations", "clips", "utterances"]
     if experiment["video"]:
-        inputs["features"] = f"{results}/features/clip.parquet"
+        wanted.append("features")
     if experiment["face"]:
-        inputs["faces"] = f"{results}/features/face_summary.parquet"
+        wanted.append("faces")
     if uses_asr(experiment):
-        inputs["transcripts"] = f"{results}/transcripts.parquet"
-    return inputs
+        wanted.append("transcripts")
+    return {name: paths[name] for name in wanted}
 
 
-def features_input(experiment: Mapping[str, Any], results: str) -> list[str]:
-    return [f"{results}/features/clip.parquet"] if experiment["video"] else []
+def features_input(experiment: Mapping[str, Any], features: str) -> list[str]:
+    return [features] if experiment["video"] else []
 
 
 def text_policy_param(experiment: Mapping[str, Any], config: Mapping[str, Any]) -> Any:
