@@ -2,8 +2,8 @@
 
 Snakemake does not follow Python imports, and file inputs are compared by modification time, so
 a fresh clone or a `git checkout` would look like an edit of every module. Instead each rule
-passes `code_version(its workflow script)` as a param: a digest of the content of every `ecem`
-module the script runs. A script calls one entry function of a stage module
+passes `code_version(its workflow script)` as a param: a digest of the script's content and of
+every `ecem` module the script runs. A script calls one entry function of a stage module
 (`from ecem.dataset.stage import run_split`): that module's file counts, and of its imports only
 those the entry function (and the module's own helpers it calls) use, so an edit of
 `ecem.dataset.split` reruns the split job, not clip rendering. Every other module counts whole,
@@ -172,8 +172,11 @@ def code_hashes(entries: Iterable[str]) -> dict[str, str]:
 
 
 def code_version(script: str | Path) -> str:
-    """One digest of the package code a workflow script runs (see the module docstring)."""
+    """One digest of a workflow script and the package code it runs (see the module docstring).
+    The script counts by content too, so the profiles leave out Snakemake's own `code` trigger,
+    which compares the script's *file time* with the outputs' and reruns on every fresh clone."""
     hashes = {name: sha256_file(path) for name, path in script_closure(script).items()}
+    hashes[f"script {Path(script).name}"] = sha256_file(script)
     text = "\n".join(f"{name} {digest}" for name, digest in hashes.items())
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import re
+import zipfile
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -138,3 +139,15 @@ def test_editing_report_config_reruns_only_the_report(demo_run: Path, tmp_path: 
     before = _planned_jobs(demo_run)  # normally nothing; compared so unrelated reruns do not count
     after = _planned_jobs(demo_run, "--configfile", str(edited))
     assert "evaluate_report" in after and after - before <= {"evaluate_report"}
+
+
+def test_snakemakes_own_report_collects_the_marked_outputs(demo_run: Path, tmp_path: Path):
+    out = tmp_path / "report.zip"
+    run_snakemake(demo_run, "--report", str(out))
+    with zipfile.ZipFile(out) as zf:
+        names = zf.namelist()
+        index = zf.read(next(n for n in names if n.endswith("report/report.html"))).decode()
+    for category in ("Metrics", "Data quality", "Report", "Human evaluation"):
+        assert category in index, category
+    assert any(n.endswith("/report.html") and "/data/raw/" in n for n in names)  # our report, embedded
+    assert any(n.endswith("table2.csv") for n in names)

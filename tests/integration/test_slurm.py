@@ -170,9 +170,10 @@ def test_slurm_reports_equal_the_local_run(slurm_run, demo_run):
 
 
 def _numbers(obj, prefix=""):
-    """Flatten the numeric leaves of a JSON document, skipping timing fields."""
+    """Flatten the numeric leaves of a JSON document, skipping timing fields and the GPU counts
+    this run asks for (GPU_CONFIG) where the local run asked for none."""
     if isinstance(obj, dict):
-        return {k: v for key, val in obj.items() if not re.search(r"time|seconds|_s$", key)
+        return {k: v for key, val in obj.items() if not re.search(r"time|seconds|_s$|^num_gpus$", key)
                 for k, v in _numbers(val, f"{prefix}/{key}").items()}
     if isinstance(obj, list):
         return {k: v for i, val in enumerate(obj) for k, v in _numbers(val, f"{prefix}/{i}").items()}

@@ -12,7 +12,7 @@ from PIL import Image
 
 from ecem.artifacts import write_json, write_table
 from ecem.evaluate.report import build_report
-from ecem.evaluate.tables import build_tables, write_tables
+from ecem.evaluate.tables import build_tables, display_table, write_tables
 from tests.unit.evaluate_fixtures import annotations
 
 MODS = {
@@ -83,12 +83,13 @@ def _setup(tmp_path):
 def test_tables_have_paper_layouts_with_cis(tmp_path):
     runs, _, cards = _setup(tmp_path)
     tables = build_tables(runs, {r: json.loads(p.read_text()) for r, p in cards.items()})
-    t2 = tables["table2"][1]
+    t2 = tables["table2"][0]
     assert t2["run"].tolist() == list(runs)
     assert t2.loc[t2["run"] == "V", "bleu4_ci_high"].item() == 0.1 + 0.02
-    assert "0.1000 [0.0900, 0.1200]" in tables["table2"][2] and "unavailable" in tables["table2"][2]
-    t3 = tables["table3"][0]
+    assert "0.1000 [0.0900, 0.1200]" in tables["table2"][1] and "unavailable" in tables["table2"][1]
+    t3 = display_table("table3", tables["table3"][0])
     assert t3["modalities"].tolist() == ["V", "V+T", "V+T+E", "V+T+E"]  # paper order, baselines excluded
+    assert t3.loc[0, "BLEU4"] == "0.1000 [0.0900, 0.1200]"
     t4 = tables["table4"][0]
     assert set(t4["run"]) == {"V+T", "V+T+E", "V+T+E_asr"}
     assert set(t4["text source"]) == {"MELD text", "WhisperX text"}
@@ -139,7 +140,7 @@ def test_report_is_self_contained_and_survives_absent_stages(tmp_path):
         transcripts=str(tmp_path / "nothing.parquet"),
         face_summary=None,
         model_files={},
-        paired_csv=None,
+        tables={p.stem: str(p) for p in (tmp_path / "tables").glob("*.csv")},
         cfg={"title": "Test report", "gallery_samples": 2, "keyframes": 2, "thumb_width": 64, "seed": 0},
         splits=["test"],
         unrun_baselines={"video_chatgpt": "video_llm: not run"},

@@ -120,7 +120,9 @@ rule dataset_quality:
         segments=rules.gather_clips.output.segments,
         clips=rules.gather_clips.output.clips,
     output:
-        DATASET_QUALITY,
+        report(
+            DATASET_QUALITY, caption="../report/quality.rst", category="Data quality"
+        ),
     log:
         f"{LOGS}/dataset_quality.log",
     conda:

@@ -97,7 +97,13 @@ rule evaluate_tables:
         scores=expand(rules.evaluate_metrics.output.scores, run=EVAL_RUNS),
         cards=expand(f"{RUNS}/{{run}}/run_card.json", run=EXPERIMENT_RUNS),
     output:
-        expand(f"{TABLES}/{{table}}.{{ext}}", table=TABLE_NAMES, ext=["md", "csv"]),
+        report(
+            expand(
+                f"{TABLES}/{{table}}.{{ext}}", table=TABLE_NAMES, ext=["md", "csv"]
+            ),
+            caption="../report/tables.rst",
+            category="Metrics",
+        ),
     log:
         f"{LOGS}/evaluate_tables.log",
     conda:
@@ -128,7 +134,7 @@ rule evaluate_report:
         faces=FACES_TABLE,
         quality=list(STAGE_QUALITY.values()),
     output:
-        REPORT,
+        report(REPORT, caption="../report/report.rst", category="Report"),
     log:
         f"{LOGS}/evaluate_report.log",
     conda:
@@ -158,7 +164,11 @@ rule human_eval_sheet:
         annotations=ANNOTATIONS,
     output:
         sheet=f"{HUMAN}/sheet.csv",
-        html=f"{HUMAN}/sheet.html",
+        html=report(
+            f"{HUMAN}/sheet.html",
+            caption="../report/human_eval.rst",
+            category="Human evaluation",
+        ),
         key=f"{HUMAN}/key.csv",
     log:
         f"{LOGS}/human_eval_sheet.log",

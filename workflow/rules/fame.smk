@@ -151,7 +151,11 @@ rule fame_quality:
         predictions=expand(rules.fame_generate.output[0], experiment=EXPERIMENTS),
         examples=expand(rules.fame_examples.output[0], experiment=EXPERIMENTS),
     output:
-        STAGE_QUALITY["train"],
+        report(
+            STAGE_QUALITY["train"],
+            caption="../report/quality.rst",
+            category="Data quality",
+        ),
     log:
         f"{LOGS}/fame_quality.log",
     conda:

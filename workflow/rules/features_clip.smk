@@ -68,7 +68,11 @@ rule clip_features:
         clips=CLIPS,
     output:
         tokens=CLIP_FEATURES,
-        quality=STAGE_QUALITY["clip_features"],
+        quality=report(
+            STAGE_QUALITY["clip_features"],
+            caption="../report/quality.rst",
+            category="Data quality",
+        ),
     log:
         f"{LOGS}/clip_features.log",
     conda:

@@ -59,7 +59,11 @@ rule face_summary:
         segments=rules.faces_gather.output.segments,
     output:
         summary=FACE_SUMMARY,
-        quality=STAGE_QUALITY["faces"],
+        quality=report(
+            STAGE_QUALITY["faces"],
+            caption="../report/quality.rst",
+            category="Data quality",
+        ),
     log:
         f"{LOGS}/face_summary.log",
     conda:

@@ -50,7 +50,11 @@ rule transcribe_quality:
         transcripts=rules.gather_transcripts.output[0],
         utterances=UTTERANCES,
     output:
-        STAGE_QUALITY["transcribe"],
+        report(
+            STAGE_QUALITY["transcribe"],
+            caption="../report/quality.rst",
+            category="Data quality",
+        ),
     log:
         f"{LOGS}/transcribe_quality.log",
     conda:

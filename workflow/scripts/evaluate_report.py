@@ -1,5 +1,7 @@
 """Rule evaluate_report (results/report.html, self-contained)."""
 
+from pathlib import Path
+
 from ecem.evaluate.report import build_report
 from ecem.logs import rule_logging
 
@@ -16,7 +18,7 @@ with rule_logging(sm):
         face_summary=sm.input.face_summary,
         model_files={"transcripts": sm.input.transcripts, "CLIP features": sm.input.clip_features,
                      "faces": sm.input.faces},
-        paired_csv=next((p for p in sm.input.tables if p.endswith("paired.csv")), None),
+        tables={Path(p).stem: p for p in sm.input.tables if p.endswith(".csv")},
         cfg=sm.params.cfg,
         splits=sm.params.splits,
         unrun_baselines=sm.params.unrun,

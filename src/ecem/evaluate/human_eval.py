@@ -11,7 +11,6 @@ exactly equal rating pairs).
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -74,27 +73,12 @@ def build_items(
 
 
 def sheet_html(sheet: pd.DataFrame, title: str) -> str:
-    esc = html.escape
-    boxes = " ".join(f"☐{v}" for v in range(SCALE[0], SCALE[1] + 1))
-    crit = "".join(f"<li><b>{esc(c.capitalize())}</b>: {esc(q)}</li>" for c, q in CRITERIA.items())
-    rows = []
-    for r in sheet.itertuples(index=False):
-        scores = "".join(f"<div>{esc(c.capitalize())}: {boxes}</div>" for c in CRITERIA)
-        rows.append(
-            f"<tr><td>{esc(r.item_id)}</td><td><b>{esc(r.speaker)}</b> ({esc(r.emotion)}): "
-            f"“{esc(r.utterance)}”</td><td>{esc(r.explanation)}</td><td class='s'>{scores}</td></tr>"
-        )
-    return (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>" + esc(title) + "</title><style>"
-        "body{font-family:sans-serif;font-size:12px}table{border-collapse:collapse;width:100%}"
-        "td,th{border:1px solid #888;padding:4px;vertical-align:top}tr{page-break-inside:avoid}"
-        ".s{white-space:nowrap}</style></head><body>"
-        f"<h1>{esc(title)}</h1><p>Rate each explanation from {SCALE[0]} (poor) to {SCALE[1]} (excellent):</p>"
-        f"<ul>{crit}</ul><p>Enter ratings in the CSV sheet with the same item ids.</p>"
-        "<table><tr><th>Item</th><th>Target utterance (emotion)</th><th>Explanation</th><th>Ratings</th></tr>"
-        + "".join(rows)
-        + "</table></body></html>"
-    )
+    """The printable rating sheet (templates/sheet.html.j2): criteria, then one row per item."""
+    from ecem.evaluate.report import render
+
+    return render("sheet.html.j2", title=title, scale=list(range(SCALE[0], SCALE[1] + 1)),
+                  criteria=[(c.capitalize(), q) for c, q in CRITERIA.items()],
+                  items=sheet.to_dict("records"))
 
 
 def export_sheets(

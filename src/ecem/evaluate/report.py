@@ -1,14 +1,16 @@
 """`results/report.html`: one self-contained page (figures embedded as base64 PNG, no external
 assets) with a banner naming random/stand-in models, dataset statistics (the paper's Figures 3
-and 4), every stage's data-quality summary, the metric tables and a gallery of samples.
+and 4), every stage's data-quality summary, the metric tables evaluate_tables wrote, and a
+gallery of samples.
 
-Every section tolerates missing artifacts: it says what is absent instead of failing.
+The page is the Jinja2 template `templates/report.html.j2` (autoescaped); this module only
+gathers what it shows. Every section tolerates missing artifacts: it says what is absent
+instead of failing.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 import logging
@@ -21,29 +23,33 @@ import numpy as np
 import pandas as pd
 
 from ecem.artifacts import atomic_path, read_metadata, read_table
+from ecem.evaluate.tables import TABLE_NAMES, TABLE_TITLES, display_table, load_card, load_metrics, settings_notes
 from ecem.meld import EMOTIONS, UTTERANCE_KEYS
 
 log = logging.getLogger(__name__)
-
-CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1200px;
-color:#222;padding:0 1em} h1{margin-bottom:.2em} h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
-table{border-collapse:collapse;margin:.5em 0;font-size:13px} td,th{border:1px solid #ccc;padding:3px 7px;
-vertical-align:top;text-align:left} th{background:#f3f3f3} .banner{background:#fff3cd;border:2px solid #d39e00;
-padding:.8em 1.2em;border-radius:6px} .banner.ok{background:#e7f5e7;border-color:#4a4}
-.missing{color:#a33;font-style:italic} .note{color:#555;font-size:13px} .fig{display:inline-block;margin:0 1em 1em 0}
-.sample{border:1px solid #ccc;border-radius:6px;padding:.6em 1em;margin:1em 0} .frames img{margin-right:4px;
-border:1px solid #999} .pred{margin:.2em 0} .pred b{display:inline-block;min-width:9em} details{margin:.3em 0}
-"""
+DETAIL_ROWS = 30  # rows of a detail table shown before "… N more"
 
 
-# ---------------------------------------------------------------------------------------------
-# helpers
-# ---------------------------------------------------------------------------------------------
+def render(template: str, **context: Any) -> str:
+    """Render one of this package's HTML templates, every value HTML-escaped."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    env = Environment(loader=PackageLoader("ecem.evaluate", "templates"),
+                      autoescape=select_autoescape(["html", "j2"]), undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True)
+    return env.get_template(template).render(**context)
 
 
-def esc(value: Any) -> str:
-    return html.escape("" if value is None else str(value))
+def _show(value: Any, digits: int) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.{digits}g}" if isinstance(value, float) else value
+
+
+def frame_view(df: pd.DataFrame, digits: int = 4) -> dict[str, Any]:
+    """A DataFrame as the template's `table` macro takes it (floats rounded for reading)."""
+    return {"columns": [str(c) for c in df.columns],
+            "rows": [{str(k): _show(v, digits) for k, v in r.items()} for r in df.to_dict("records")]}
 
 
 def png_data_uri(fig: Any) -> str:
@@ -63,46 +69,6 @@ def array_png_uri(img: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def img_tag(uri: str, alt: str, width: int | None = None) -> str:
-    w = f' width="{width}"' if width else ""
-    return f'<img src="{uri}" alt="{esc(alt)}"{w}>'
-
-
-def missing(what: str) -> str:
-    return f'<p class="missing">Not available: {esc(what)}.</p>'
-
-
-def json_to_html(obj: Any, depth: int = 0, max_rows: int = 30) -> str:
-    """Nested dict/list JSON as nested tables (long lists truncated, with a count)."""
-    if isinstance(obj, Mapping):
-        if not obj:
-            return "<i>empty</i>"
-        rows = "".join(
-            f"<tr><th>{esc(k)}</th><td>{json_to_html(v, depth + 1, max_rows)}</td></tr>"
-            for k, v in obj.items()
-        )
-        return f"<table>{rows}</table>"
-    if isinstance(obj, list):
-        if not obj:
-            return "<i>none</i>"
-        shown = obj[:max_rows]
-        more = f"<p class='note'>… {len(obj) - max_rows} more</p>" if len(obj) > max_rows else ""
-        if all(isinstance(x, Mapping) for x in shown):
-            cols = list(dict.fromkeys(k for x in shown for k in x))
-            head = "".join(f"<th>{esc(c)}</th>" for c in cols)
-            body = "".join(
-                "<tr>"
-                + "".join(f"<td>{json_to_html(x.get(c), depth + 1, max_rows)}</td>" for c in cols)
-                + "</tr>"
-                for x in shown
-            )
-            return f"<table><tr>{head}</tr>{body}</table>{more}"
-        return esc(", ".join(str(x) for x in shown)) + more
-    if isinstance(obj, float):
-        return esc(f"{obj:.4g}")
-    return esc(obj)
-
-
 def find_random_models(obj: Any, where: str, out: list[dict[str, str]]) -> None:
     """Collect every `{..., "random_weights": true, ...}` record found in artifact metadata."""
     if isinstance(obj, Mapping):
@@ -120,138 +86,159 @@ def find_random_models(obj: Any, where: str, out: list[dict[str, str]]) -> None:
             find_random_models(v, f"{where}[{i}]", out)
 
 
-# ---------------------------------------------------------------------------------------------
-# sections
-# ---------------------------------------------------------------------------------------------
-
-
-def banner(
-    metadata_sources: Mapping[str, Any], metrics: Mapping[str, Mapping[str, Any]], is_demo: bool
-) -> str:
+def banner_items(metadata_sources: Mapping[str, Any], metrics: Mapping[str, Mapping[str, Any]],
+                 is_demo: bool) -> list[dict[str, str]]:
+    """What makes these numbers not paper results: the demo corpus, random-weight models (from
+    the artifacts' own metadata), stand-in or missing metrics."""
     randoms: list[dict[str, str]] = []
     for where, meta in metadata_sources.items():
         find_random_models(meta, where, randoms)
     if any(r["model"] != "unnamed model" for r in randoms):
         randoms = [r for r in randoms if r["model"] != "unnamed model"]
-    seen, items = set(), []
+    items: list[dict[str, str]] = []
+    if is_demo:
+        items.append({"kind": "demo corpus", "where": "",
+                      "text": "the data are the project's generated MELD-format demo (synthetic speech "
+                              "and scenes), not MELD/ECEM."})
+    seen = set()
     for r in randoms:
         key = (r["model"], r["where"].split(" › ")[0])
         if key not in seen:
             seen.add(key)
-            items.append(
-                f"<li><b>random weights</b>: {esc(r['model'])} <span class='note'>({esc(r['where'])})</span></li>"
-            )
-    standins = {}
+            items.append({"kind": "random weights", "text": r["model"], "where": r["where"]})
+    standins: dict[str, str] = {}
     for data in metrics.values():
         for key, entry in data["metrics"].items():
-            s = entry.get("settings", "")
-            if key in ("bertscore", "sem_sim") and "MiniLM" in s:
-                standins[key] = (
-                    f"{entry['name']} uses all-MiniLM-L6-v2, a stand-in for the paper's "
-                    f"{'roberta-large L17' if key == 'bertscore' else 'SimCSE roberta-large'}"
-                )
+            settings = entry.get("settings", "")
+            if key in ("bertscore", "sem_sim") and "MiniLM" in settings:
+                paper = "roberta-large L17" if key == "bertscore" else "SimCSE roberta-large"
+                standins[key] = f"{entry['name']} uses all-MiniLM-L6-v2, a stand-in for the paper's {paper}"
             if entry.get("status") == "unavailable":
                 standins[key] = f"{entry['name']} unavailable: {entry.get('reason')}"
-    items += [f"<li><b>stand-in / missing metric</b>: {esc(v)}</li>" for v in standins.values()]
-    if is_demo:
-        items.insert(
-            0,
-            "<li><b>demo corpus</b>: the data are the project's generated MELD-format demo "
-            "(synthetic speech and scenes), not MELD/ECEM.</li>",
-        )
-    if not items:
-        return (
-            "<div class='banner ok'><b>No random-weight models or metric stand-ins were recorded</b> in the "
-            "artifacts this report read.</div>"
-        )
-    return (
-        "<div class='banner'><b>These are not paper results.</b> The following models were random or "
-        f"stand-ins, so the numbers below only show that the pipeline runs:<ul>{''.join(items)}</ul></div>"
-    )
+    items += [{"kind": "stand-in / missing metric", "text": v, "where": ""} for v in standins.values()]
+    return items
 
 
-def dataset_section(ann: pd.DataFrame | None) -> str:
+def dataset_view(ann: pd.DataFrame | None) -> dict[str, Any] | None:
+    """Figures 3 and 4 of the paper (emotion proportions, cause length per emotion) and counts."""
     if ann is None:
-        return missing("annotations.parquet (dataset stage)")
+        return None
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    parts = []
     counts = ann["emotion"].value_counts()
     order = [e for e in EMOTIONS if e in counts.index] + [e for e in counts.index if e not in EMOTIONS]
     counts = counts.reindex(order)
+    share = counts.values / counts.sum() * 100
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.bar(counts.index, counts.values / counts.sum() * 100, color="#4c72b0")
-    for i, (n, p) in enumerate(zip(counts.values, counts.values / counts.sum() * 100)):
-        ax.text(i, p, f"{p:.0f}%\n(n={n})", ha="center", va="bottom", fontsize=8)
+    ax.bar(counts.index, share, color="#4c72b0")
+    for i, (n, pct) in enumerate(zip(counts.values, share)):
+        ax.text(i, pct, f"{pct:.0f}%\n(n={n})", ha="center", va="bottom", fontsize=8)
     ax.set_ylabel("% of samples")
     ax.set_title("Emotion proportions (cf. paper Fig. 3)")
-    ax.set_ylim(0, max(counts.values / counts.sum() * 100) * 1.3)
+    ax.set_ylim(0, max(share) * 1.3)
     ax.tick_params(axis="x", rotation=30)
-    parts.append(f"<div class='fig'>{img_tag(png_data_uri(fig), 'Figure 3: emotion proportions')}</div>")
+    figures = [{"uri": png_data_uri(fig), "alt": "Figure 3: emotion proportions"}]
 
-    lengths = ann.assign(cause_words=ann["cause"].fillna("").str.split().str.len())
-    groups = [lengths.loc[lengths["emotion"] == e, "cause_words"].to_numpy() for e in order]
+    words = ann.assign(cause_words=ann["cause"].fillna("").str.split().str.len())
+    groups = [words.loc[words["emotion"] == e, "cause_words"].to_numpy() for e in order]
     fig, ax = plt.subplots(figsize=(5, 3.2))
     ax.boxplot(groups, showmeans=True)
     ax.set_xticks(range(1, len(order) + 1), order, rotation=30)
     ax.set_ylabel("cause length (words)")
     ax.set_title("Cause length per emotion (cf. paper Fig. 4)")
-    parts.append(f"<div class='fig'>{img_tag(png_data_uri(fig), 'Figure 4: cause length per emotion')}</div>")
+    figures.append({"uri": png_data_uri(fig), "alt": "Figure 4: cause length per emotion"})
 
-    split = ann.groupby("split").agg(
+    splits = ann.groupby("split").agg(
         samples=("sample_id", "size"), dialogues=("dialogue_id", lambda s: s.astype(str).nunique())
-    )
-    stats = pd.DataFrame(
-        {
-            "samples": counts,
-            "share %": (counts / counts.sum() * 100).round(1),
-            "mean cause words": [float(np.mean(g)) if len(g) else math.nan for g in groups],
-        }
-    )
-    parts.append("<h3>Samples per split</h3>" + split.to_html())
-    parts.append("<h3>Per emotion</h3>" + stats.to_html(float_format=lambda v: f"{v:.1f}"))
-    return "".join(parts)
+    ).reset_index()
+    emotions = pd.DataFrame({
+        "emotion": order, "samples": counts.values, "share %": np.round(share, 1),
+        "mean cause words": [float(np.mean(g)) if len(g) else math.nan for g in groups],
+    })
+    return {"figures": figures, "splits": frame_view(splits), "emotions": frame_view(emotions, 3)}
 
 
-def quality_section(quality: Mapping[str, str | Path]) -> str:
+def _is_counts(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and bool(obj) and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in obj.values())
+
+
+def _flatten(obj: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as one level of `a › b` keys; lists shown as text."""
+    flat: dict[str, Any] = {}
+    for key, value in obj.items():
+        name = f"{prefix} › {key}" if prefix else str(key)
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, name))
+        elif isinstance(value, list):
+            flat[name] = json.dumps(value) if any(isinstance(x, (Mapping, list)) for x in value) else (
+                ", ".join(map(str, value)) or "none")
+        else:
+            flat[name] = value
+    return flat
+
+
+def _walk_quality(obj: Any, label: str, view: dict[str, list]) -> None:
+    """Sort a quality JSON into what the template shows: facts (one value each), counts (by
+    status or reason), records (one row per experiment, split, …), and collapsed details
+    (settings, and lists of affected samples)."""
+    name = label.rsplit(" › ", 1)[-1]
+    if name == "settings" and isinstance(obj, Mapping):
+        rows = pd.DataFrame({"setting": list(_flatten(obj)), "value": list(_flatten(obj).values())})
+        view["details"].append({**frame_view(rows), "label": label, "total": len(rows), "more": 0})
+    elif _is_counts(obj):
+        view["counts"].append({"label": label, "counts": list(obj.items())})
+    elif isinstance(obj, Mapping) and len(obj) > 1 and all(isinstance(v, Mapping) for v in obj.values()):
+        rows = pd.DataFrame([{name or "name": key, **_flatten(value)} for key, value in obj.items()])
+        view["records"].append({**frame_view(rows), "label": label})
+    elif isinstance(obj, Mapping):
+        for key, value in obj.items():
+            _walk_quality(value, f"{label} › {key}" if label else str(key), view)
+    elif isinstance(obj, list) and obj and all(isinstance(x, Mapping) for x in obj):
+        rows = pd.DataFrame([_flatten(x) for x in obj[:DETAIL_ROWS]])
+        view["details"].append({**frame_view(rows), "label": label, "total": len(obj),
+                                "more": max(0, len(obj) - DETAIL_ROWS)})
+    elif isinstance(obj, list):
+        view["facts"].append((label, ", ".join(map(str, obj)) or "none"))
+    else:
+        view["facts"].append((label, f"{obj:.4g}" if isinstance(obj, float) else obj))
+
+
+def quality_view(quality: Mapping[str, str | Path]) -> list[dict[str, Any]]:
+    """Each stage's quality JSON as people read it: its facts, its counts by status or reason
+    (one small table each), per-item records, and its detail rows (collapsed)."""
     out = []
     for name, path in quality.items():
+        stage: dict[str, Any] = {"name": name, "path": str(path), "error": None,
+                                 "facts": [], "counts": [], "records": [], "details": []}
         p = Path(path)
         if not p.is_file():
-            out.append(f"<h3>{esc(name)}</h3>" + missing(f"{p} (stage not run)"))
+            stage["error"] = f"{p} (stage not run)"
+        else:
+            try:
+                _walk_quality(json.loads(p.read_text()), "", stage)
+            except json.JSONDecodeError as err:
+                stage["error"] = f"{p} is not valid JSON ({err})"
+        out.append(stage)
+    return out
+
+
+def tables_view(tables: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The tables evaluate_tables wrote (`results/tables/<name>.csv`), shown as in their .md."""
+    out = []
+    for name in TABLE_NAMES:
+        path = tables.get(name)
+        if path is None or not Path(path).is_file():
             continue
         try:
-            data = json.loads(p.read_text())
-        except json.JSONDecodeError as err:
-            out.append(f"<h3>{esc(name)}</h3>" + missing(f"{p} is not valid JSON ({err})"))
-            continue
-        out.append(
-            f"<h3>{esc(name)}</h3><details open><summary class='note'>{esc(p)}</summary>"
-            f"{json_to_html(data)}</details>"
-        )
-    return "".join(out) or missing("no data-quality summaries")
-
-
-def tables_section(tables: Mapping[str, tuple[pd.DataFrame, pd.DataFrame, str]], notes: Sequence[str]) -> str:
-    titles = {
-        "table2": "Table 2: all runs",
-        "table3": "Table 3: ablations by modality",
-        "table4": "Table 4: text source",
-        "paired": "Paired bootstrap against the reference run",
-    }
-    out = []
-    for key, (disp, _, _) in tables.items():
-        out.append(f"<h3>{esc(titles.get(key, key))}</h3>")
-        out.append(
-            disp.to_html(index=False, classes=f"metrics {key}", border=1)
-            if not disp.empty
-            else "<p class='note'>No runs for this table in the current configuration.</p>"
-        )
-    out.append("<ul class='note'>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")
-    return "".join(out)
+            numeric = pd.read_csv(path)
+        except pd.errors.EmptyDataError:
+            numeric = pd.DataFrame()
+        out.append({"name": name, "title": TABLE_TITLES[name], **frame_view(display_table(name, numeric))})
+    return out
 
 
 def keyframes(clip_path: str | Path, n_frames: int, n: int, width: int) -> list[str]:
@@ -270,97 +257,56 @@ def _resize(img: np.ndarray, width: int) -> np.ndarray:
     return np.asarray(im)
 
 
-def gallery_section(
-    samples: Sequence[str],
-    ann: pd.DataFrame | None,
-    clips: pd.DataFrame | None,
-    transcripts: pd.DataFrame | None,
-    faces: pd.DataFrame | None,
-    predictions: Mapping[str, pd.DataFrame],
-    cfg: Mapping[str, Any],
-) -> str:
+def gallery_view(samples: Sequence[str], ann: pd.DataFrame | None, clips: pd.DataFrame | None,
+                 transcripts: pd.DataFrame | None, faces: pd.DataFrame | None,
+                 predictions: Mapping[str, pd.DataFrame], cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """Per gallery sample: keyframes of its prefix clip, MELD and ASR text, the face emotion,
+    the reference and every run's prediction."""
     if ann is None:
-        return missing("annotations.parquet, so no gallery")
+        return {"missing": "annotations.parquet, so no gallery", "notes": [], "samples": []}
     if not samples:
-        return missing("samples to show (no predictions in the evaluated splits)")
-    notes = []
-    if clips is None:
-        notes.append("clips.parquet absent: no keyframes")
-    if transcripts is None:
-        notes.append("transcripts.parquet absent: no ASR transcripts")
-    if faces is None:
-        notes.append("no per-sample face summary: no facial emotions")
-    out = [f"<p class='note'>{esc('; '.join(notes))}</p>" if notes else ""]
+        return {"missing": "samples to show (no predictions in the evaluated splits)", "notes": [], "samples": []}
+    notes = [note for absent, note in ((clips is None, "clips.parquet absent: no keyframes"),
+                                       (transcripts is None, "transcripts.parquet absent: no ASR transcripts"),
+                                       (faces is None, "no per-sample face summary: no facial emotions"))
+             if absent]
     by_id = ann.set_index("sample_id")
+    shown = []
     for sid in samples:
         if sid not in by_id.index:
             continue
         a = by_id.loc[sid]
-        block = [
-            f"<div class='sample'><h3>{esc(sid)} <span class='note'>({esc(a['split'])} split; target "
-            f"emotion <b>{esc(a['emotion'])}</b>)</span></h3>"
-        ]
+        item: dict[str, Any] = {
+            "sample_id": sid, "split": a["split"], "emotion": a["emotion"], "speaker": a["speaker"],
+            "utterance": a["utterance_text"], "reference": a["cause"], "frames": [],
+            "frames_missing": None, "asr": None, "face": None,
+            "predictions": [(run, None if p.empty else str(p.iloc[0]["prediction"]))
+                            for run, p in ((r, df[df["sample_id"] == sid]) for r, df in predictions.items())],
+        }
         if clips is not None:
             row = clips[clips["sample_id"] == sid]
-            if (
-                row.empty
-                or row.iloc[0]["status"] != "ok"
-                or not Path(str(row.iloc[0]["clip_path"])).is_file()
-            ):
-                block.append(missing("prefix clip (quarantined or absent)"))
+            if row.empty or row.iloc[0]["status"] != "ok" or not Path(str(row.iloc[0]["clip_path"])).is_file():
+                item["frames_missing"] = "prefix clip (quarantined or absent)"
             else:
                 try:
-                    imgs = keyframes(
-                        row.iloc[0]["clip_path"],
-                        row.iloc[0]["n_frames"],
-                        cfg["keyframes"],
-                        cfg["thumb_width"],
-                    )
-                    block.append(
-                        "<div class='frames'>"
-                        + "".join(img_tag(u, f"keyframe of {sid}") for u in imgs)
-                        + "</div>"
-                    )
+                    item["frames"] = keyframes(row.iloc[0]["clip_path"], row.iloc[0]["n_frames"],
+                                               cfg["keyframes"], cfg["thumb_width"])
                 except Exception as err:  # a broken clip must not break the report
-                    block.append(missing(f"keyframes ({err})"))
-        block.append(
-            f"<p><b>{esc(a['speaker'])}</b>: “{esc(a['utterance_text'])}” <span class='note'>(MELD text)</span></p>"
-        )
+                    item["frames_missing"] = f"keyframes ({err})"
         if transcripts is not None:
-            key = {k: a[k] for k in UTTERANCE_KEYS if k in a.index}
             t = transcripts
-            for k, v in key.items():
-                if k in t.columns:
-                    t = t[t[k] == v]
-            if not t.empty and "text_asr" in t.columns:
-                r = t.iloc[0]
-                block.append(
-                    f"<p><b>ASR</b>: “{esc(r['text_asr'])}” <span class='note'>({esc(r.get('status', ''))})</span></p>"
-                )
-            else:
-                block.append("<p class='note'>No transcript for the target utterance.</p>")
+            for k in UTTERANCE_KEYS:
+                if k in t.columns and k in a.index:
+                    t = t[t[k] == a[k]]
+            item["asr"] = ({"text": t.iloc[0]["text_asr"], "status": t.iloc[0].get("status", "")}
+                           if not t.empty and "text_asr" in t.columns else {})
         if faces is not None:
             f = faces[faces["sample_id"] == sid]
-            if f.empty:
-                block.append("<p class='note'>No face summary for this sample.</p>")
-            else:
-                r = f.iloc[0]
-                extra = ", ".join(f"{k}: {esc(r[k])}" for k in ("n_faces", "status") if k in f.columns)
-                block.append(
-                    f"<p><b>Faces</b>: emotion <b>{esc(r['face_emotion'])}</b> <span class='note'>({extra})</span></p>"
-                )
-        block.append(f"<p class='pred'><b>Reference</b> {esc(a['cause'])}</p>")
-        for run, preds in predictions.items():
-            p = preds[preds["sample_id"] == sid]
-            text = (
-                "<span class='missing'>no prediction</span>"
-                if p.empty
-                else (esc(p.iloc[0]["prediction"]) or "<span class='missing'>(empty)</span>")
-            )
-            block.append(f"<p class='pred'><b>{esc(run)}</b> {text}</p>")
-        block.append("</div>")
-        out.append("".join(block))
-    return "".join(out)
+            item["face"] = {} if f.empty else {
+                "emotion": f.iloc[0]["face_emotion"],
+                "extra": ", ".join(f"{k}: {f.iloc[0][k]}" for k in ("n_faces", "status") if k in f.columns)}
+        shown.append(item)
+    return {"missing": None, "notes": notes, "samples": shown}
 
 
 def pick_gallery(
@@ -388,11 +334,6 @@ def pick_gallery(
     return (test + rest)[:n]
 
 
-# ---------------------------------------------------------------------------------------------
-# the page
-# ---------------------------------------------------------------------------------------------
-
-
 def _read(path: str | Path | None) -> pd.DataFrame | None:
     if path is None or not Path(path).is_file():
         return None
@@ -410,21 +351,17 @@ def build_report(
     transcripts: str | None,
     face_summary: str | None,
     model_files: Mapping[str, str],
-    paired_csv: str | None,
+    tables: Mapping[str, str],
     cfg: Mapping[str, Any],
     splits: Sequence[str],
     unrun_baselines: Mapping[str, str],
     is_demo: bool,
     out: str,
 ) -> None:
-    from ecem.evaluate.tables import settings_notes, build_tables, load_card, load_metrics
-
+    """Gather every section's data and render templates/report.html.j2 into `out`."""
     ann = _read(annotations)
-    clip_df = _read(clips)
     metric_data = load_metrics([m for m in metrics.values() if Path(m).is_file()])
     pred_dfs = {r: read_table(p) for r, p in predictions.items() if Path(p).is_file()}
-
-    transcript_df, faces = _read(transcripts), _read(face_summary)
     # Where the random-model banner looks: each artifact that records the model it came from.
     meta_sources: dict[str, Any] = {
         name: read_metadata(path) for name, path in model_files.items() if Path(path).is_file()
@@ -437,48 +374,22 @@ def build_report(
             meta_sources[f"run card {run}"] = card
     for run, path in predictions.items():
         if Path(path).is_file():
-            try:
-                meta_sources[f"predictions {run}"] = read_metadata(path)
-            except ValueError:
-                pass
+            meta_sources[f"predictions {run}"] = read_metadata(path)
 
-    paired = pd.read_csv(paired_csv) if paired_csv and Path(paired_csv).is_file() else None
-    tables = build_tables(metric_data, {r: load_card(cards.get(r)) for r in metric_data}, paired)
-    notes = settings_notes(metric_data) if metric_data else []
+    size_note = (f"Evaluated splits: {', '.join(splits)}. Samples scored per run: "
+                 + ", ".join(f"{r} {d['n_samples']}" for r, d in metric_data.items()) + ".")
+    n_test = int((ann["split"] == "test").sum()) if ann is not None else 0
+    if ann is not None and n_test < 30:
+        size_note += (f" The test split has only {n_test} sample(s): CIs are wide or degenerate and "
+                      "differences between runs mean nothing at this size.")
     gallery = pick_gallery(ann, pred_dfs, splits, cfg["gallery_samples"], cfg["seed"])
-
-    n_eval = {r: d["n_samples"] for r, d in metric_data.items()}
-    size_note = (
-        f"Evaluated splits: {', '.join(splits)}. Samples scored per run: "
-        + ", ".join(f"{r} {n}" for r, n in n_eval.items())
-        + "."
-    )
-    if ann is not None and int((ann["split"] == "test").sum()) < 30:
-        size_note += (
-            f" The test split has only {int((ann['split'] == 'test').sum())} sample(s): CIs are wide or "
-            "degenerate and differences between runs mean nothing at this size."
-        )
-    unrun = "".join(f"<li><b>{esc(k)}</b>: {esc(v)}</li>" for k, v in unrun_baselines.items())
-
-    body = [
-        f"<h1>{esc(cfg['title'])}</h1>",
-        banner(meta_sources, metric_data, is_demo),
-        f"<p class='note'>{esc(size_note)}</p>",
-        "<h2>1. Dataset statistics</h2>",
-        dataset_section(ann),
-        "<h2>2. Data quality by stage</h2>",
-        quality_section(quality),
-        "<h2>3. Metrics</h2>",
-        tables_section(tables, notes) if metric_data else missing("metrics (no runs scored)"),
-        (f"<h3>Configured baselines not run here</h3><ul>{unrun}</ul>" if unrun else ""),
-        "<h2>4. Gallery</h2>",
-        gallery_section(gallery, ann, clip_df, transcript_df, faces, pred_dfs, cfg),
-    ]
-    page = (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{esc(cfg['title'])}</title><style>{CSS}</style></head><body>"
-        + "".join(body)
-        + "</body></html>"
+    page = render(
+        "report.html.j2", title=cfg["title"], banner=banner_items(meta_sources, metric_data, is_demo),
+        size_note=size_note, dataset=dataset_view(ann), quality=quality_view(quality),
+        tables=tables_view(tables) if metric_data else [],
+        notes=settings_notes(metric_data) if metric_data else [], unrun=dict(unrun_baselines),
+        gallery=gallery_view(gallery, ann, _read(clips), _read(transcripts), _read(face_summary),
+                             pred_dfs, cfg),
     )
     with atomic_path(out) as tmp:
         tmp.write_text(page, encoding="utf-8")

@@ -65,33 +65,54 @@ def fmt(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}f}"
 
 
-def cell(entry: Mapping[str, Any]) -> str:
-    if entry.get("status") != "ok":
+def cell(status: Any, value: Any, low: Any, high: Any) -> str:
+    """One metric's display cell: `value [low, high]`, or why it has none."""
+    if status != "ok":
         return "unavailable"
-    return f"{fmt(entry['value'])} [{fmt(entry['ci_low'])}, {fmt(entry['ci_high'])}]"
+    return f"{fmt(value)} [{fmt(low)}, {fmt(high)}]"
 
 
 def metric_rows(
     runs: Mapping[str, Mapping[str, Any]], labels: Mapping[str, dict[str, str]] | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(display frame for Markdown, numeric frame for CSV) with one row per run."""
-    disp, num = [], []
+) -> pd.DataFrame:
+    """The numeric table (one row per run: value, CI and status of every metric) that
+    `results/tables/<name>.csv` holds; :func:`display_table` renders it."""
+    rows = []
     for name, data in runs.items():
-        extra = dict((labels or {}).get(name, {}))
-        d = {**extra, "run": name, "kind": data.get("kind", ""), "n": data["n_samples"]}
-        r = dict(d, n_empty=data["n_empty_predictions"], n_missing=data["n_missing"])
-        for key, title in METRICS.items():
+        r = {**dict((labels or {}).get(name, {})), "run": name, "kind": data.get("kind", ""),
+             "n": data["n_samples"], "n_empty": data["n_empty_predictions"], "n_missing": data["n_missing"]}
+        for key in METRICS:
             entry = data["metrics"].get(key)
             if entry is None:
                 continue
-            d[title] = cell(entry)
-            r[f"{key}"] = entry.get("value")
+            r[key] = entry.get("value")
             r[f"{key}_ci_low"] = entry.get("ci_low")
             r[f"{key}_ci_high"] = entry.get("ci_high")
             r[f"{key}_status"] = entry.get("status")
-        disp.append(d)
-        num.append(r)
-    return pd.DataFrame(disp), pd.DataFrame(num)
+        rows.append(r)
+    return pd.DataFrame(rows)
+
+
+def display_table(name: str, numeric: pd.DataFrame) -> pd.DataFrame:
+    """A written table (`results/tables/<name>.csv`) as people read it: `value [95% CI]` per
+    metric, or the paired differences with their p-values. The one formatting of the tables,
+    used for the Markdown files and the report alike."""
+    if numeric.empty:
+        return numeric
+    if name == "paired":
+        disp = numeric.copy()
+        disp["difference [95% CI]"] = [cell("ok", a, b, c) for a, b, c in
+                                       zip(disp["difference"], disp["ci_low"], disp["ci_high"])]
+        disp["p"] = [fmt(p, 3) for p in disp["p_value"]]
+        return disp[["run", "reference", "metric", "n", "difference [95% CI]", "p"]]
+    keep = [c for c in numeric.columns if c not in ("n_empty", "n_missing") and not any(
+        c == k or c.startswith(f"{k}_") for k in METRICS)]
+    disp = numeric[keep].copy()
+    for key, title in METRICS.items():
+        if key in numeric.columns:
+            disp[title] = [cell(*v) for v in zip(numeric[f"{key}_status"], numeric[key],
+                                                 numeric[f"{key}_ci_low"], numeric[f"{key}_ci_high"])]
+    return disp
 
 
 def to_markdown(df: pd.DataFrame, title: str, notes: Sequence[str] = ()) -> str:
@@ -110,18 +131,22 @@ def to_markdown(df: pd.DataFrame, title: str, notes: Sequence[str] = ()) -> str:
 
 #: The tables evaluate_tables writes (`results/tables/<name>.{md,csv}`), in the report's order.
 TABLE_NAMES = ("table2", "table3", "table4", "paired")
+TABLE_TITLES = {
+    "table2": "Table 2: all runs (value [95% CI])",
+    "table3": "Table 3: ablations by modality (V video, T text, E facial emotion)",
+    "table4": "Table 4: text source (MELD text vs. WhisperX transcripts)",
+    "paired": "Paired bootstrap: run − reference on common samples",
+}
 
 
 def build_tables(
     runs: Mapping[str, Mapping[str, Any]],
     cards: Mapping[str, Mapping[str, Any] | None],
     paired: pd.DataFrame | None = None,
-) -> dict[str, tuple[pd.DataFrame, pd.DataFrame, str]]:
-    """name → (display frame, numeric frame, Markdown) for table2/table3/table4/paired."""
+) -> dict[str, tuple[pd.DataFrame, str]]:
+    """name → (numeric frame for CSV, Markdown) for table2/table3/table4/paired."""
     notes = settings_notes(runs)
-    out = {}
-    d, n = metric_rows(runs)
-    out["table2"] = (d, n, to_markdown(d, "Table 2: all runs (value [95% CI])", notes))
+    numeric = {"table2": metric_rows(runs)}
 
     mods = {name: modalities_of(cards.get(name)) for name in runs}
     ablation = {k: v for k, v in runs.items() if mods[k] is not None}
@@ -136,12 +161,7 @@ def build_tables(
     ablation = dict(
         sorted(ablation.items(), key=lambda kv: (order.get(labels[kv[0]]["modalities"], 9), kv[0]))
     )
-    d, n = metric_rows(ablation, labels)
-    out["table3"] = (
-        d,
-        n,
-        to_markdown(d, "Table 3: ablations by modality (V video, T text, E facial emotion)", notes),
-    )
+    numeric["table3"] = metric_rows(ablation, labels)
     text_runs = {k: v for k, v in ablation.items() if mods[k].get("text")}
     text_runs = dict(
         sorted(
@@ -149,30 +169,13 @@ def build_tables(
             key=lambda kv: (labels[kv[0]]["modalities"], mods[kv[0]].get("text_source") != "meld", kv[0]),
         )
     )
-    d, n = metric_rows(text_runs, labels)
-    out["table4"] = (
-        d,
-        n,
-        to_markdown(d, "Table 4: text source (MELD text vs. WhisperX transcripts)", notes),
-    )
+    numeric["table4"] = metric_rows(text_runs, labels)
+    out = {name: (table, to_markdown(display_table(name, table), TABLE_TITLES[name], notes))
+           for name, table in numeric.items()}
     if paired is not None:
-        disp = paired.copy()
-        if not disp.empty:
-            disp["difference [95% CI]"] = [
-                f"{fmt(a)} [{fmt(b)}, {fmt(c)}]"
-                for a, b, c in zip(disp["difference"], disp["ci_low"], disp["ci_high"])
-            ]
-            disp["p"] = [fmt(p, 3) for p in disp["p_value"]]
-            disp = disp[["run", "reference", "metric", "n", "difference [95% CI]", "p"]]
-        out["paired"] = (
-            disp,
-            paired,
-            to_markdown(
-                disp,
-                "Paired bootstrap: run − reference on common samples",
-                ["Two-sided p: twice the smaller share of resampled differences on either side of 0."],
-            ),
-        )
+        out["paired"] = (paired, to_markdown(
+            display_table("paired", paired), TABLE_TITLES["paired"],
+            ["Two-sided p: twice the smaller share of resampled differences on either side of 0."]))
     return out
 
 
@@ -200,7 +203,7 @@ def write_tables(
 
     out_dir = Path(out_dir)
     written = []
-    for name, (_, numeric, md) in tables.items():
+    for name, (numeric, md) in tables.items():
         for suffix, writer in (
             (".md", lambda p: p.write_text(md)),
             (".csv", lambda p: numeric.to_csv(p, index=False)),
