@@ -213,3 +213,14 @@ def package_versions(packages: Iterable[str]) -> dict[str, str]:
 def fingerprint(obj: Any) -> str:
     """SHA-256 of a JSON-able object (keys sorted), e.g. of the settings a checkpoint belongs to."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def import_graph() -> dict[str, tuple[str, ...]]:
+    """{module: the `ecem` modules it imports} for every module of the package (the layering
+    test reads it: stages import shared modules, never each other)."""
+    graph = {}
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        parts = path.relative_to(PACKAGE_DIR).with_suffix("").parts
+        name = ".".join([PACKAGE, *(p for p in parts if p != "__init__")])
+        graph[name] = _imports(path.resolve(), name)
+    return graph

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import re
 import zipfile
 from html.parser import HTMLParser
 from pathlib import Path
@@ -16,7 +15,7 @@ import yaml
 from PIL import Image
 
 from ecem.artifacts import read_table
-from tests.helpers import REPO, run_snakemake
+from tests.helpers import REPO, planned_jobs, run_snakemake
 
 
 @pytest.fixture(scope="module")
@@ -129,8 +128,7 @@ def test_rating_sheet_is_blinded(demo_run: Path, runs):
 
 
 def _planned_jobs(demo_run: Path, *args: str) -> set[str]:
-    out = run_snakemake(demo_run, "-n", *args).stdout
-    return set(re.findall(r"^(?:local)?rule (\w+):", out, flags=re.M)) - {"all"}
+    return set(planned_jobs(demo_run, *args)) - {"all"}
 
 
 def test_editing_report_config_reruns_only_the_report(demo_run: Path, tmp_path: Path):

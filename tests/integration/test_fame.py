@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from ecem import model_refs
 from ecem.artifacts import read_metadata, read_table
-from tests.helpers import REPO, run_snakemake
+from tests.helpers import REPO, planned_jobs
 
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
 EXPERIMENTS = CONFIG["experiments"]
@@ -85,15 +85,7 @@ def test_training_quality_summary(demo_run):
 
 
 def _planned_jobs(demo_run, *args):
-    out = run_snakemake(demo_run, "results/quality/train.json", "-n", "--rerun-triggers", "params", *args).stdout
-    table = out[out.index("Job stats:"):] if "Job stats:" in out else ""
-    counts = {}
-    for line in table.splitlines()[3:]:
-        parts = line.split()
-        if not parts or parts[0] == "total":
-            break
-        counts[parts[0]] = int(parts[1])
-    return counts
+    return planned_jobs(demo_run, "results/quality/train.json", "--rerun-triggers", "params", *args)
 
 
 def test_editing_generation_settings_reruns_only_generation(demo_run, tmp_path):

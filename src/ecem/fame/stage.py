@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import torch
 
 from ecem.artifacts import atomic_path, read_metadata, read_table, write_json, write_table
+from ecem.devices import resolve_device
 from ecem.fame.data import Encoded, encode
 from ecem.fame.model import FameModel, ensure_placeholder, load_llm, resolve_dtype
 from ecem.fame.prompt import Modalities, build_examples
@@ -105,9 +106,9 @@ def encode_table(examples: pd.DataFrame, tokenizer: Any, placeholder: str, place
 
 
 def _device() -> torch.device:
-    if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    return torch.device("cpu")
+    """CUDA when there is one (this process's GPU under `accelerate launch`), else the CPU."""
+    device = resolve_device("auto")
+    return torch.device(device, int(os.environ.get("LOCAL_RANK", "0"))) if device == "cuda" else torch.device(device)
 
 
 # ------------------------------------------------------------------ rule: fame_train
