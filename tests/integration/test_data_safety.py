@@ -123,3 +123,22 @@ def test_a_users_model_directory_is_never_a_rule_output(tmp_path):
         assert "fame_train" in jobs and not {"tiny_llm", "build_tiny_clip"} & set(jobs)
     assert digest(tmp_path / "user") == before
     assert not (work / "lmsys").exists()
+
+
+def test_an_offline_download_fails_clearly_and_writes_only_its_cache(tmp_path, user_meld):
+    _, annotations = user_meld
+    before = digest(tmp_path / "user")
+    config = write_config(tmp_path / "c.yaml", {
+        "demo": {"enabled": False},
+        "meld": {"root": str(tmp_path / "absent" / "MELD.Raw"),
+                 "download": {"url": (tmp_path / "offline" / "MELD.Raw.tar.gz").as_uri(), "sha256": None}},
+        "ecem": {"annotations": str(annotations)}})
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = run_snakemake(work, "results/ecem/resolved.parquet", "--configfile", str(config), check=False)
+    assert proc.returncode != 0
+    assert "could not download" in proc.stdout + proc.stderr and "place it at" in proc.stdout + proc.stderr
+    written = {p.relative_to(work).parts[:2] for p in work.rglob("*") if p.is_file()}
+    assert written <= {("resources", "downloads"), ("results", "logs"), (".snakemake", "log"),
+                       (".snakemake", "metadata"), (".snakemake", "incomplete")}, written
+    assert not (tmp_path / "absent").exists() and digest(tmp_path / "user") == before
