@@ -11,7 +11,7 @@ import pandas as pd
 from PIL import Image
 
 from ecem.artifacts import write_json, write_table
-from ecem.evaluate.report import build_report
+from ecem.evaluate.report import build_report, quality_view
 from ecem.evaluate.tables import build_tables, display_table, write_tables
 from tests.unit.evaluate_fixtures import annotations
 
@@ -167,3 +167,17 @@ def test_report_is_self_contained_and_survives_absent_stages(tmp_path):
     assert "transcribe.json (stage not run)" in text
     assert "clips.parquet absent" in text
     assert "video_chatgpt" in text
+
+
+def test_quality_view_reads_counts_records_and_details(tmp_path):
+    path = tmp_path / "quality.json"
+    write_json({"annotations": {"total": 10, "quarantined": {"neutral": 1, "unmatched": 1},
+                                "quarantined_rows": [{"reason": "neutral", "detail": "x"}]},
+                "splits": {"test": {"samples": 1, "dialogues": 1}, "train": {"samples": 3, "dialogues": 2}},
+                "settings": {"probe": {"silence_dbfs": -60.0}}}, path)
+    (stage,) = quality_view({"dataset": str(path)})
+    assert stage["facts"] == [("annotations › total", 10)]
+    assert stage["counts"] == [{"label": "annotations › quarantined", "counts": [("neutral", 1), ("unmatched", 1)]}]
+    assert [r["label"] for r in stage["records"]] == ["splits"]
+    assert stage["records"][0]["rows"][1] == {"splits": "train", "samples": 3, "dialogues": 2}
+    assert [d["label"] for d in stage["details"]] == ["annotations › quarantined_rows", "settings"]

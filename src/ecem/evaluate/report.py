@@ -166,6 +166,13 @@ def _is_counts(obj: Any) -> bool:
         isinstance(v, int) and not isinstance(v, bool) for v in obj.values())
 
 
+def _is_records(obj: Any) -> bool:
+    """One entry per item, all with the same fields (experiments, splits): a table, one row each."""
+    if not (isinstance(obj, Mapping) and len(obj) > 1 and all(isinstance(v, Mapping) for v in obj.values())):
+        return False
+    return len({tuple(sorted(v)) for v in obj.values()}) == 1
+
+
 def _flatten(obj: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested mappings as one level of `a › b` keys; lists shown as text."""
     flat: dict[str, Any] = {}
@@ -191,7 +198,7 @@ def _walk_quality(obj: Any, label: str, view: dict[str, list]) -> None:
         view["details"].append({**frame_view(rows), "label": label, "total": len(rows), "more": 0})
     elif _is_counts(obj):
         view["counts"].append({"label": label, "counts": list(obj.items())})
-    elif isinstance(obj, Mapping) and len(obj) > 1 and all(isinstance(v, Mapping) for v in obj.values()):
+    elif _is_records(obj):
         rows = pd.DataFrame([{name or "name": key, **_flatten(value)} for key, value in obj.items()])
         view["records"].append({**frame_view(rows), "label": label})
     elif isinstance(obj, Mapping):
