@@ -154,7 +154,8 @@ def read_meld_rows(layout: MeldLayout, splits: tuple[str, ...] | None = None
         missing = [c for c in CSV_COLUMNS[1:] if c not in df.columns]
         if missing:
             raise MeldCsvError(f"{path} lacks MELD columns {missing}")
-        rows, first_line = [], {}
+        rows: list[dict] = []
+        first: dict[tuple[int, int], dict] = {}  # key → the row that first gave it
         for i, rec in enumerate(df.to_dict("records")):
             line = i + 2  # line 1 is the header
             ids = {c: _as_int(rec[c]) for c in ("Dialogue_ID", "Utterance_ID")}
@@ -173,18 +174,17 @@ def read_meld_rows(layout: MeldLayout, splits: tuple[str, ...] | None = None
                 status, detail = "bad_times", (f"{path.name} line {line}: EndTime {rec['EndTime']} is not "
                                                f"after StartTime {rec['StartTime']}")
             key = (ids["Dialogue_ID"], ids["Utterance_ID"])
-            if key in first_line:
+            if key in first:
+                kept = first[key]
                 rejected.append({"meld_split": split, "csv_path": str(path), "line": line,
                                  "reason": "duplicate_row",
                                  "detail": f"{path.name} line {line} repeats dia{key[0]}_utt{key[1]} "
-                                           f"of line {first_line[key]}"})
-                first = rows[[r["csv_line"] for r in rows].index(first_line[key])]
-                first["csv_status"] = "duplicate_row"
-                first["csv_detail"] = (f"{path.name} lines {first_line[key]} and {line} both give "
-                                       f"dia{key[0]}_utt{key[1]}; which is right is unknown")
+                                           f"of line {kept['csv_line']}"})
+                kept["csv_status"] = "duplicate_row"
+                kept["csv_detail"] = (f"{path.name} lines {kept['csv_line']} and {line} both give "
+                                      f"dia{key[0]}_utt{key[1]}; which is right is unknown")
                 continue
-            first_line[key] = line
-            rows.append({
+            first[key] = {
                 "meld_split": split, "dialogue_id": key[0], "utterance_id": key[1],
                 "speaker": str(rec["Speaker"]).strip(), "text_raw": str(rec["Utterance"]),
                 "emotion": str(rec["Emotion"]).strip().lower(),
@@ -193,7 +193,8 @@ def read_meld_rows(layout: MeldLayout, splits: tuple[str, ...] | None = None
                 "start_s": float("nan") if start is None else start,
                 "end_s": float("nan") if end is None else end,
                 "csv_line": line, "csv_status": status, "csv_detail": detail,
-            })
+            }
+            rows.append(first[key])
         out = pd.DataFrame(rows, columns=MELD_COLUMNS)
         out["text"] = out["text_raw"].map(repair_text)
         out["video_path"] = [str(layout.video_path(split, d, u))

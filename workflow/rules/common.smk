@@ -12,7 +12,8 @@ try:
 except ConfigError as err:
     raise WorkflowError(f"Invalid configuration: {err}") from None
 
-RESULTS = "results"
+# Named once, in ecem.sources (what rules may write).
+RESULTS = sources.RESULTS_DIR
 LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
 # Every artifact one stage hands to another, named once: rules refer to these names (or to
