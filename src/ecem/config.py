@@ -73,6 +73,30 @@ def validate_config(config: Mapping[str, Any], schema_dir: str | Path) -> None:
 RANDOM_MODEL_SPECS = {"fame.llm": ("fame", "tiny_llm"), "features.clip.model": ("features", "clip", "tiny")}
 
 
+def bundled_role(key: str) -> str | None:
+    """Which bundled model role (`ecem.bundled.BundledModel.role`) config key `key` takes."""
+    if key == "fame.llm" or (key.startswith("baselines.") and key.endswith(".model")):
+        return "causal_lm"
+    return "vision" if key == "features.clip.model" else None
+
+
+def _bundled_problem(key: str, ref: str) -> str | None:
+    from ecem import bundled, model_refs
+
+    try:
+        name = model_refs.built_name(ref)
+    except ValueError as exc:
+        return f"config key {key!r}: {exc}"
+    role = bundled_role(key)
+    if name not in bundled.MODELS or role is None:
+        fitting = sorted(n for n, m in bundled.MODELS.items() if m.role == role)
+        return (f"config key {key!r}: {ref!r} is not a bundled model it can use (bundled here: "
+                f"{', '.join('bundled:' + n for n in fitting) or 'none'})")
+    if bundled.MODELS[name].role != role:
+        return f"config key {key!r}: {ref!r} is a {bundled.MODELS[name].role} model, not a {role} model"
+    return None
+
+
 def _dig(config: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     for key in path:
         config = config.get(key) if isinstance(config, Mapping) else None
@@ -102,9 +126,12 @@ def config_problems(config: Mapping[str, Any]) -> list[str]:
                                 f"a random model needs its settings there")
             else:
                 try:
-                    model_refs.random_model_dir(ref)
+                    model_refs.built_model_dir(ref)
                 except ValueError as exc:
                     problems.append(f"config key {key!r}: {exc}")
+        elif ref is not None and model_refs.is_bundled(ref) and key != "transcribe.model":
+            if (error := _bundled_problem(key, ref)) is not None:
+                problems.append(error)
         elif (error := model_refs.missing_path_error(key, ref)) is not None:
             problems.append(error)
     only_projector = all(str(p).startswith("projector") for p in config["fame"]["trainable"])

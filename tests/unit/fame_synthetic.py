@@ -11,11 +11,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from ecem.chat import PromptFormat
 from ecem.fame.data import encode
 from ecem.fame.model import FameModel, ensure_placeholder, load_llm
 from ecem.fame.tiny import build_tiny_llm
 
 PLACEHOLDER = "<video>"
+PLAIN = PromptFormat("plain")  # the paper's USER: ... ASSISTANT: text
 VISION_DIM = 16
 N_VIDEO = 6
 EMOTIONS = ["joy", "anger", "fear", "sadness", "surprise", "disgust", "joy", "anger"]
@@ -46,7 +48,8 @@ def build_llm(out_dir: Path) -> Path:
 
 
 def prompt(i: int) -> str:
-    return f"USER: Explain why the emotion of this statement is {EMOTIONS[i]}. {PLACEHOLDER} ASSISTANT:"
+    """The user message of sample `s{i}` (PLAIN wraps it in USER: ... ASSISTANT:)."""
+    return f"Explain why the emotion of this statement is {EMOTIONS[i]}. {PLACEHOLDER}"
 
 
 def videos(n: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
@@ -70,8 +73,8 @@ def examples(tok: Any, placeholder_id: int, n: int = 8) -> list:
 def enc(tok: Any, placeholder_id: int, i: int, answer: str | None = "", text: str | None = None) -> Any:
     """Sample `s{i}` encoded: prompt `text` (default `prompt(i)`), answer CAUSES[i] unless given
     (None = for generation)."""
-    return encode(tok, f"s{i}", text or prompt(i), CAUSES[i] if answer == "" else answer, PLACEHOLDER,
-                  placeholder_id, N_VIDEO, 256)
+    return encode(tok, f"s{i}", text or prompt(i), CAUSES[i] if answer == "" else answer, PLAIN,
+                  PLACEHOLDER, placeholder_id, N_VIDEO, 256)
 
 
 def child(args_path: str) -> None:

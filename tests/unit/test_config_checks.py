@@ -65,6 +65,8 @@ def test_missing_local_model_path_is_an_error_and_a_hub_id_is_not(cfg, tmp_path)
 
 def test_random_models_need_their_settings_and_only_where_they_exist(cfg):
     bad = copy.deepcopy(cfg)
+    bad["fame"]["llm"] = "random:tiny-llama"
+    check_config(bad, SCHEMAS)
     bad["fame"]["tiny_llm"] = None
     with pytest.raises(ConfigError, match="'fame.llm' is 'random:tiny-llama' but 'fame.tiny_llm' is null"):
         check_config(bad, SCHEMAS)
@@ -76,6 +78,30 @@ def test_random_models_need_their_settings_and_only_where_they_exist(cfg):
     bad["fame"]["llm"] = "random:../../home"
     with pytest.raises(ConfigError, match="plain directory name"):
         check_config(bad, SCHEMAS)
+
+
+@pytest.mark.parametrize("key,value,match", [
+    ("fame.llm", "bundled:dinov2-vits14", "is a vision model, not a causal_lm model"),
+    ("features.clip.model", "bundled:smollm2-135m-instruct", "is a causal_lm model, not a vision model"),
+    ("features.clip.model", "bundled:clip-vit-l14", "not a bundled model it can use .*bundled:dinov2-vits14"),
+    ("evaluate.sem_sim.model", "bundled:smollm2-135m-instruct", "not a bundled model it can use"),
+    ("fame.llm", "bundled:", "plain directory name"),
+])
+def test_bundled_models_must_exist_and_fit_the_key(cfg, key, value, match):
+    section, *rest = key.split(".")
+    node = cfg[section]
+    for k in rest[:-1]:
+        node = node[k]
+    node[rest[-1]] = value
+    with pytest.raises(ConfigError, match=f"'{key}'.*{match}"):
+        check_config(cfg, SCHEMAS)
+
+
+def test_bundled_models_of_the_demo_are_valid_where_they_are_used(cfg):
+    assert cfg["fame"]["llm"] == "bundled:smollm2-135m-instruct"
+    assert cfg["features"]["clip"]["model"] == "bundled:dinov2-vits14"
+    assert cfg["baselines"]["zero_shot"]["model"] == "bundled:smollm2-135m-instruct"
+    check_config(cfg, SCHEMAS)
 
 
 @pytest.mark.parametrize("modalities,match", [

@@ -11,7 +11,7 @@ import pandas as pd
 from PIL import Image
 
 from ecem.artifacts import write_json, write_table
-from ecem.evaluate.report import build_report, quality_view
+from ecem.evaluate.report import banner_items, build_report, quality_view
 from ecem.evaluate.tables import build_tables, display_table, write_tables
 from tests.unit.evaluate_fixtures import annotations
 
@@ -167,6 +167,20 @@ def test_report_is_self_contained_and_survives_absent_stages(tmp_path):
     assert "transcribe.json (stage not run)" in text
     assert "clips.parquet absent" in text
     assert "video_chatgpt" in text
+
+
+def test_banner_lists_real_stand_ins_and_random_models_apart():
+    meta = {"features/clip.parquet": {"model": "resources/models/dinov2-vits14", "random_weights": False,
+                                       "model_card": {"model": "DINOv2 ViT-S/14",
+                                                      "stand_in_for": "the paper's CLIP ViT-L/14"}},
+            "runs/V/run_card.json": {"llm": {"name_or_path": "resources/models/tiny-llama",
+                                             "random_weights": True}}}
+    items = banner_items(meta, {}, is_demo=False)
+    assert [(i["kind"], i["text"]) for i in items] == [
+        ("random weights", "resources/models/tiny-llama"),
+        ("stand-in model", "DINOv2 ViT-S/14 (real, pretrained) stands in for the paper's CLIP ViT-L/14")]
+    assert banner_items({"x": {"model": "openai/clip-vit-large-patch14", "random_weights": False}}, {},
+                        is_demo=False) == []
 
 
 def test_quality_view_reads_counts_records_and_details(tmp_path):

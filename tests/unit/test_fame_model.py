@@ -37,8 +37,8 @@ def test_splice_puts_exactly_the_projected_tokens_at_the_placeholders(model_tok)
     vids = syn.videos()
     # two prompts of different lengths, so the placeholders sit at different offsets (right padding)
     a = syn.enc(tok, model.placeholder_id, 0)
-    b = syn.enc(tok, model.placeholder_id, 3, text="USER: a much longer instruction before the clip "
-                + syn.prompt(3)[6:])
+    b = syn.enc(tok, model.placeholder_id, 3, text="a much longer instruction before the clip "
+                + syn.prompt(3))
     batch = collate([a, b], vids, tok.pad_token_id)
     with torch.no_grad():
         embeds = model.splice(batch["input_ids"], batch["video"])
@@ -58,23 +58,23 @@ def test_splice_puts_exactly_the_projected_tokens_at_the_placeholders(model_tok)
 def test_loss_mask_covers_only_the_answer_tokens(model_tok):
     model, tok = model_tok
     e = syn.enc(tok, model.placeholder_id, 1)
-    prompt_len = len(tok(syn.prompt(1))["input_ids"]) - 1 + syn.N_VIDEO
+    prompt_len = len(syn.PLAIN.prompt_ids(tok, syn.prompt(1))) - 1 + syn.N_VIDEO
     assert e.labels[:prompt_len] == [IGNORE] * prompt_len
     answer = e.labels[prompt_len:]
     assert IGNORE not in answer and answer[-1] == tok.eos_token_id
     assert answer == e.input_ids[prompt_len:]
     assert tok.decode(answer, skip_special_tokens=True).strip() == syn.CAUSES[1]
     # padding stays out of the loss too
-    short = encode(tok, "s2", syn.prompt(2), "Yes.", syn.PLACEHOLDER, model.placeholder_id, syn.N_VIDEO, 256)
+    short = encode(tok, "s2", syn.prompt(2), "Yes.", syn.PLAIN, syn.PLACEHOLDER, model.placeholder_id, syn.N_VIDEO, 256)
     batch = collate([e, short], syn.videos(), tok.pad_token_id)
     n_yes = len(tok(" Yes.", add_special_tokens=False)["input_ids"]) + 1  # + EOS
     assert int((batch["labels"][1] != IGNORE).sum()) == n_yes
     # an over-long answer is cut to max_length, the prompt never
-    cut = encode(tok, "s1", syn.prompt(1), syn.CAUSES[1], syn.PLACEHOLDER, model.placeholder_id, syn.N_VIDEO,
+    cut = encode(tok, "s1", syn.prompt(1), syn.CAUSES[1], syn.PLAIN, syn.PLACEHOLDER, model.placeholder_id, syn.N_VIDEO,
                  prompt_len + 3)
     assert len(cut.input_ids) == prompt_len + 3 and cut.labels[:prompt_len] == [IGNORE] * prompt_len
     with pytest.raises(ValueError, match="max_length"):
-        encode(tok, "s1", syn.prompt(1), "x", syn.PLACEHOLDER, model.placeholder_id, syn.N_VIDEO, prompt_len)
+        encode(tok, "s1", syn.prompt(1), "x", syn.PLAIN, syn.PLACEHOLDER, model.placeholder_id, syn.N_VIDEO, prompt_len)
 
 
 def test_frozen_llm_only_projector_weights_change_after_a_step(model_tok, tmp_path):

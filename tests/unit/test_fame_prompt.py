@@ -59,7 +59,8 @@ def test_each_ablation_prompt_holds_exactly_its_modalities(name):
                                        feature_ids=set(annotations["sample_id"]))
     prompt = examples.set_index("sample_id").loc["train/dia4_utt2", "prompt"]
     m = _markers(prompt)
-    assert prompt.startswith(PROMPT["user"] + " ") and prompt.endswith(" " + PROMPT["assistant"])
+    assert prompt.startswith("Explain why the emotion of this statement is anger.")  # the user message only:
+    assert PROMPT["user"] not in prompt and PROMPT["assistant"] not in prompt  # ecem.chat wraps it
     assert "Explain why the emotion of this statement is anger." in prompt
     assert m["video"] == exp["video"] and prompt.count(PROMPT["video_placeholder"]) == int(exp["video"])
     assert m["face"] == exp["face"] and ("disgust" in prompt) == exp["face"]

@@ -17,7 +17,7 @@ import pytest
 
 from ecem.artifacts import read_table, write_table
 from ecem.features.clip_stage import clip_quality, extract_shard
-from ecem.features.encoder import ClipPatchEncoder, fold_pixel_normalization, pool_spatio_temporal
+from ecem.features.encoder import VisionPatchEncoder, fold_pixel_normalization, pool_spatio_temporal
 from ecem.features.extract import ExtractStats, extract_tokens
 from ecem.features.frames import decode_frames, plan_samples, uniform_frame_indices
 from ecem.features.tiny_models import build_tiny_clip
@@ -164,7 +164,7 @@ def test_truncated_encoder_equals_full_hidden_state(tiny336: Path) -> None:
     import torch
     from transformers import CLIPVisionModel
 
-    enc = ClipPatchEncoder(str(tiny336), 336, 8, hidden_layer=-2)
+    enc = VisionPatchEncoder(str(tiny336), 336, 8, hidden_layer=-2)
     frames = np.random.default_rng(1).integers(0, 256, (3, H, W, 3), dtype=np.uint8)
     pixels = enc.preprocess(frames)
     ours = enc.encode(pixels)
@@ -176,7 +176,7 @@ def test_truncated_encoder_equals_full_hidden_state(tiny336: Path) -> None:
     np.testing.assert_allclose(ours, ref.numpy(), rtol=1e-5, atol=1e-5)
 
 
-def _processor_pixels(enc: ClipPatchEncoder, pixels: Any) -> Any:
+def _processor_pixels(enc: VisionPatchEncoder, pixels: Any) -> Any:
     """CLIP's image processor on S×S uint8 frames: its resize and crop are identities there, so
     this is its rescale + normalisation alone — what Video-ChatGPT feeds the model."""
     return enc.processor(images=pixels, return_tensors="pt")["pixel_values"]
@@ -186,7 +186,7 @@ def test_squash_preprocessing_equals_nearest_resize(tiny224: Path) -> None:
     import torch
     import torch.nn.functional as F
 
-    enc = ClipPatchEncoder(str(tiny224), 224, 8)
+    enc = VisionPatchEncoder(str(tiny224), 224, 8)
     frames = np.random.default_rng(2).integers(0, 256, (2, 240, 320, 3), dtype=np.uint8)
     x = torch.from_numpy(frames).permute(0, 3, 1, 2)
     ours = enc.preprocess(frames)
@@ -200,7 +200,7 @@ def test_folded_normalisation_equals_clip_processor_then_model(tiny224: Path) ->
     import torch
     from transformers import CLIPVisionModel
 
-    enc = ClipPatchEncoder(str(tiny224), 224, 8)
+    enc = VisionPatchEncoder(str(tiny224), 224, 8)
     frames = np.random.default_rng(5).integers(0, 256, (3, 240, 320, 3), dtype=np.uint8)
     pixels = enc.preprocess(frames)
     full = CLIPVisionModel.from_pretrained(tiny224).eval()
@@ -210,6 +210,30 @@ def test_folded_normalisation_equals_clip_processor_then_model(tiny224: Path) ->
     np.testing.assert_allclose(enc.encode(pixels), ref.numpy(), rtol=1e-4, atol=1e-5)
     with pytest.raises(TypeError, match="uint8"):  # normalised floats would be normalised twice
         enc.encode(_processor_pixels(enc, pixels))
+
+
+@pytest.mark.parametrize("hidden_layer", [-2, -1])
+def test_dinov2_backbone_gives_the_hidden_layers_patch_tokens(dinov2_dir: Path, hidden_layer: int) -> None:
+    """The same encoder takes a DINOv2: its own ImageNet normalisation folded in, the CLS token
+    dropped, any size a multiple of 14 (position grid interpolated), and hidden_states[k] itself
+    — for -1 the last layer's output *before* DINOv2's final layer norm, as for CLIP."""
+    import torch
+    from transformers import Dinov2Model
+
+    enc = VisionPatchEncoder(str(dinov2_dir), 112, 8, hidden_layer=hidden_layer)
+    frames = np.random.default_rng(7).integers(0, 256, (2, 240, 320, 3), dtype=np.uint8)
+    pixels = enc.preprocess(frames)
+    ours = enc.encode(pixels)
+    full = Dinov2Model.from_pretrained(dinov2_dir).eval()
+    normalised = enc.processor(images=pixels, return_tensors="pt", size={"shortest_edge": 112},
+                               crop_size={"height": 112, "width": 112})["pixel_values"]
+    with torch.inference_mode():
+        ref = full(pixel_values=normalised, output_hidden_states=True).hidden_states[hidden_layer][:, 1:]
+    assert ours.shape == (2, 64, 384) and enc.layout.as_dict()["total"] == 8 + 64
+    np.testing.assert_allclose(ours, ref.numpy(), rtol=1e-4, atol=2e-4)
+    settings = enc.settings()
+    assert settings["backbone"] == "Dinov2Model" and settings["random_weights"] is False
+    assert settings["image_mean"] == pytest.approx([0.485, 0.456, 0.406])
 
 
 def test_fold_rejects_a_padded_convolution() -> None:
@@ -224,7 +248,7 @@ def test_load_equals_decode_then_preprocess(tiny224: Path, corpus: dict) -> None
     """The RGBA fast path (decode + resize per frame) gives exactly the RGB path's pixels."""
     import torch
 
-    enc = ClipPatchEncoder(str(tiny224), 224, 8)
+    enc = VisionPatchEncoder(str(tiny224), 224, 8)
     path = str(corpus["root"] / "dia0_utt2.mp4")
     idx = [0, 3, 4, 17]
     fast = enc.load(path, idx, "pyav", threaded=False)
@@ -244,7 +268,7 @@ def test_decoders_agree(corpus: dict) -> None:
 def test_token_shapes_both_resolutions(corpus: dict, request: pytest.FixtureRequest, size: int,
                                        fixture: str, n_patches: int) -> None:
     model = request.getfixturevalue(fixture)
-    enc = ClipPatchEncoder(str(model), size, 24)
+    enc = VisionPatchEncoder(str(model), size, 24)
     plans, _ = plan_samples(corpus["clips"], corpus["segments"], 24, "segments", corpus["root"])
     items = list(extract_tokens(plans, enc, 16, progress=False))
     assert {i.plan.sample_id for i in items} == {"train/dia0_utt0", "train/dia0_utt1", "train/dia0_utt2"}
@@ -254,7 +278,7 @@ def test_token_shapes_both_resolutions(corpus: dict, request: pytest.FixtureRequ
 
 def test_pooling_equals_numpy_on_the_same_patch_tokens(corpus: dict, tiny224: Path) -> None:
     t_frames = 40
-    enc = ClipPatchEncoder(str(tiny224), 224, t_frames)
+    enc = VisionPatchEncoder(str(tiny224), 224, t_frames)
     plans, _ = plan_samples(corpus["clips"], corpus["segments"], t_frames, "segments", corpus["root"])
     plans = [p for p in plans if p.sample_id.startswith("train/dia0")]
     got = {i.plan.sample_id: i.tokens for i in extract_tokens(plans, enc, 7, progress=False)}
@@ -349,7 +373,7 @@ def test_rerun_is_bit_identical_and_sharding_keeps_tokens(corpus: dict, tiny224:
 
 
 def test_failed_source_does_not_stop_other_samples(corpus: dict, tiny224: Path) -> None:
-    enc = ClipPatchEncoder(str(tiny224), 224, 16)
+    enc = VisionPatchEncoder(str(tiny224), 224, 16)
     plans, _ = plan_samples(corpus["clips"], corpus["segments"], 16, "segments", corpus["root"])
     broken = copy.deepcopy(plans)
     stats = ExtractStats()
@@ -362,7 +386,7 @@ def test_failed_source_does_not_stop_other_samples(corpus: dict, tiny224: Path) 
 
 def test_image_size_mismatch_is_a_clear_error(tiny224: Path) -> None:
     with pytest.raises(ValueError, match="image_size=336"):
-        ClipPatchEncoder(str(tiny224), 336, 10)
+        VisionPatchEncoder(str(tiny224), 336, 10)
 
 
 def test_config_section_is_validated() -> None:
@@ -379,7 +403,7 @@ def test_config_section_is_validated() -> None:
     with pytest.raises(ConfigError, match="features.clip.num_frame"):
         validate_config(bad, schemas)
     bad = copy.deepcopy(config)
-    bad["features"]["clip"]["image_size"] = 512
+    bad["features"]["clip"]["image_size"] = 7
     with pytest.raises(ConfigError, match="features.clip.image_size"):
         validate_config(bad, schemas)
 
@@ -399,7 +423,7 @@ def test_encoder_reads_a_full_clip_checkpoint_like_the_hub_one(tmp_path: Path) -
     full = CLIPModel(cfg).eval()
     full.save_pretrained(tmp_path)
     CLIPImageProcessor().save_pretrained(tmp_path)
-    enc = ClipPatchEncoder(str(tmp_path), 224, 8)
+    enc = VisionPatchEncoder(str(tmp_path), 224, 8)
     assert not enc.random_weights  # no marker: a "real" checkpoint as far as the metadata goes
     frames = np.random.default_rng(4).integers(0, 256, (2, H, W, 3), dtype=np.uint8)
     pixels = enc.preprocess(frames)

@@ -84,4 +84,4 @@ def test_random_refs_live_in_resources_models():
     assert model_refs.local_input("random:tiny-llama") == ["resources/models/tiny-llama"]
     assert model_refs.local_input("lmsys/vicuna-7b-v1.5") == []
     with pytest.raises(ValueError):
-        model_refs.random_model_dir("random:a/b")
+        model_refs.built_model_dir("random:a/b")

@@ -1,7 +1,7 @@
 # The evaluate stage: baselines, metrics with bootstrap CIs per run, the paper's tables, the HTML
 # report and human-evaluation sheets. Runs = FAME-Net experiments (config `experiments:`) +
 # baselines (config `baselines:`); both write results/runs/{run}/predictions.parquet.
-from ecem.evaluate.rules import names_regex
+from ecem.evaluate.rules import baseline_params, names_regex
 from ecem.evaluate.tables import TABLE_NAMES
 
 HUMAN = f"{RESULTS}/human_eval"
@@ -17,6 +17,7 @@ UNRUN_BASELINES = {
     if c["kind"] == "video_llm"
 }
 EVAL_RUNS = EXPERIMENT_RUNS + RUN_BASELINES
+
 if set(EXPERIMENT_RUNS) & set(config["baselines"]):
     raise WorkflowError(
         f"names used both as experiments and baselines: {sorted(set(EXPERIMENT_RUNS) & set(config['baselines']))}"
@@ -46,6 +47,7 @@ if EVAL_CFG["human_eval"]["filled"]:
 rule evaluate_baseline:
     input:
         annotations=ANNOTATIONS,
+        model=lambda w: model_refs.local_input(config["baselines"][w.baseline].get("model")),
     output:
         f"{RUNS}/{{baseline}}/predictions.parquet",
     log:
@@ -59,7 +61,7 @@ rule evaluate_baseline:
         mem_mb=2000,
         runtime=30,
     params:
-        cfg=lambda w: config["baselines"][w.baseline],
+        cfg=lambda w: baseline_params(config["baselines"][w.baseline]),
         splits=EVAL_CFG["splits"],
     script:
         "../scripts/evaluate_baseline.py"
@@ -80,7 +82,7 @@ rule evaluate_metrics:
         run=names_regex(EVAL_RUNS),
     conda:
         CONDA_ENV
-    threads: 2
+    threads: 1  # mostly the METEOR JVM and Python: two scoring jobs share 2 cores better
     resources:
         mem_mb=4000,
         runtime=60,

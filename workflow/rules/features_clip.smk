@@ -1,4 +1,5 @@
-# CLIP spatio-temporal video tokens (features.clip): per-shard extraction, gathered into one file.
+# Spatio-temporal video tokens (features.clip; CLIP, or the demo's bundled DINOv2): per-shard
+# extraction, gathered into one file. A random:<name> model is a tiny random CLIP built here.
 import ecem.features.clip_workflow as clip_wf
 
 CLIP_CFG = config["features"]["clip"]

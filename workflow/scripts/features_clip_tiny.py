@@ -1,4 +1,4 @@
-"""Rule build_tiny_clip: the offline demo's tiny random CLIP vision tower."""
+"""Rule build_tiny_clip: a tiny random CLIP vision tower (features.clip.model: random:<name>)."""
 
 from ecem.features.clip_stage import run_build_tiny
 from ecem.logs import rule_logging

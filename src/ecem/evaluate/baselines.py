@@ -4,8 +4,8 @@
 - `retrieval`: the cause of the most similar *training* sample (cosine of sentence embeddings of
   "emotion: utterance"), never from the sample's own dialogue, optionally only among training
   samples with the same emotion; the retrieved speaker's name is replaced by the target speaker's.
-- `zero_shot`: zero-shot prompting of a named transformers causal LM (text only). Config entries
-  for GPU users; with a hub id it needs the network/cache, so the demo config leaves it out.
+- `zero_shot`: zero-shot prompting of a transformers causal LM (text only): the demo runs it with
+  the bundled SmolLM2-135M-Instruct; GPU users name a hub id (e.g. Vicuna-7B).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ecem.chat import PromptFormat
 from ecem.evaluate.metrics import resolve_model
 
 log = logging.getLogger(__name__)
@@ -126,10 +127,13 @@ def retrieval_baseline(
 
 
 def zero_shot_baseline(samples: pd.DataFrame, cfg: Mapping[str, Any], device: str = "cpu") -> pd.DataFrame:
-    """Zero-shot prompting of a transformers causal LM with the sample's text (no video)."""
+    """Zero-shot prompting of a transformers causal LM with the sample's text (no video), greedy,
+    the first line of the answer kept. `style: chat` renders the prompt as the user message of the
+    tokenizer's chat template (with `system`), as FAME-Net's `fame.prompt.style` does."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    fmt = PromptFormat(style=cfg.get("style", "plain"), user="", assistant="", system=cfg.get("system"))
     tok = AutoTokenizer.from_pretrained(cfg["model"])
     model = AutoModelForCausalLM.from_pretrained(cfg["model"]).eval().to(device)
     if tok.pad_token is None:
@@ -137,13 +141,12 @@ def zero_shot_baseline(samples: pd.DataFrame, cfg: Mapping[str, Any], device: st
     preds = []
     with torch.inference_mode():
         for r in samples.to_dict("records"):
-            prompt = cfg["prompt"].format(**_fields(r))
-            enc = tok(prompt, return_tensors="pt").to(device)
-            out = model.generate(
-                **enc, max_new_tokens=cfg["max_new_tokens"], do_sample=False, pad_token_id=tok.pad_token_id
-            )
-            text = tok.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)
-            preds.append(text.strip().split("\n")[0])
+            ids = torch.tensor([fmt.prompt_ids(tok, cfg["prompt"].format(**_fields(r)))], device=device)
+            out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
+                                 max_new_tokens=cfg["max_new_tokens"], do_sample=False, temperature=None,
+                                 top_p=None, top_k=None, pad_token_id=tok.pad_token_id)
+            text = tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
+            preds.append(text.split("\n")[0])
     return _frame(samples, preds)
 
 

@@ -86,13 +86,29 @@ def find_random_models(obj: Any, where: str, out: list[dict[str, str]]) -> None:
             find_random_models(v, f"{where}[{i}]", out)
 
 
+def find_stand_in_models(obj: Any, out: dict[str, str]) -> None:
+    """Collect every `{"model": ..., "stand_in_for": ...}` record (a real model used in place of the
+    paper's, from a bundled model's card) found in artifact metadata: model → what it replaces."""
+    if isinstance(obj, Mapping):
+        if obj.get("stand_in_for") and obj.get("model"):
+            out[str(obj["model"])] = str(obj["stand_in_for"])
+        for v in obj.values():
+            find_stand_in_models(v, out)
+    elif isinstance(obj, list):
+        for v in obj:
+            find_stand_in_models(v, out)
+
+
 def banner_items(metadata_sources: Mapping[str, Any], metrics: Mapping[str, Mapping[str, Any]],
                  is_demo: bool) -> list[dict[str, str]]:
-    """What makes these numbers not paper results: the demo corpus, random-weight models (from
-    the artifacts' own metadata), stand-in or missing metrics."""
+    """What makes these numbers not paper results: the demo corpus, random-weight models and
+    real stand-ins for the paper's models (from the artifacts' own metadata), stand-in or missing
+    metrics."""
     randoms: list[dict[str, str]] = []
+    stand_ins: dict[str, str] = {}
     for where, meta in metadata_sources.items():
         find_random_models(meta, where, randoms)
+        find_stand_in_models(meta, stand_ins)
     if any(r["model"] != "unnamed model" for r in randoms):
         randoms = [r for r in randoms if r["model"] != "unnamed model"]
     items: list[dict[str, str]] = []
@@ -106,6 +122,8 @@ def banner_items(metadata_sources: Mapping[str, Any], metrics: Mapping[str, Mapp
         if key not in seen:
             seen.add(key)
             items.append({"kind": "random weights", "text": r["model"], "where": r["where"]})
+    items += [{"kind": "stand-in model", "where": "", "text": f"{model} (real, pretrained) stands in for {paper}"}
+              for model, paper in sorted(stand_ins.items())]
     standins: dict[str, str] = {}
     for data in metrics.values():
         for key, entry in data["metrics"].items():

@@ -2,7 +2,8 @@
 
 The prompt's single video placeholder becomes one placeholder id per video token (T+N of them),
 so `FameModel.splice` can write the projected tokens in place. Labels are -100 everywhere except
-the answer tokens and the closing end-of-sequence token: the loss covers the answer only.
+the answer tokens and the end-of-sequence (chat models: end-of-turn) token that closes it: the
+loss covers the answer only (`ecem.chat.PromptFormat` says which tokens those are).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from ecem.chat import PromptFormat
 
 IGNORE = -100
 
@@ -24,14 +27,15 @@ class Encoded:
     n_video: int
 
 
-def encode(tokenizer, sample_id: str, prompt: str, answer: str | None, placeholder: str,
-           placeholder_id: int, n_video: int, max_length: int) -> Encoded:
-    """Ids for `prompt` (+ `answer` and EOS when given). The answer is cut to fit `max_length`;
-    a prompt that alone does not fit is an error naming the sample."""
+def encode(tokenizer, sample_id: str, prompt: str, answer: str | None, fmt: PromptFormat,
+           placeholder: str, placeholder_id: int, n_video: int, max_length: int) -> Encoded:
+    """Ids for the user message `prompt` rendered by `fmt` (+ `answer` and its end token when
+    given). The answer is cut to fit `max_length`; a prompt that alone does not fit is an error
+    naming the sample."""
     n_slots = prompt.count(placeholder)
     if n_slots > 1 or (n_slots == 0 and n_video > 0) or (n_slots == 1 and n_video == 0):
         raise ValueError(f"{sample_id}: prompt has {n_slots} video placeholders for {n_video} video tokens")
-    ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
+    ids = fmt.prompt_ids(tokenizer, prompt)
     if n_slots:
         at = ids.index(placeholder_id)
         ids = ids[:at] + [placeholder_id] * n_video + ids[at + 1:]
@@ -40,8 +44,7 @@ def encode(tokenizer, sample_id: str, prompt: str, answer: str | None, placehold
                          f"max_length is {max_length}")
     if answer is None:
         return Encoded(sample_id, ids, [], n_video)
-    answer_ids = tokenizer(" " + answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-    answer_ids = answer_ids[: max_length - len(ids)]
+    answer_ids = fmt.answer_ids(tokenizer, prompt, answer)[: max_length - len(ids)]
     return Encoded(sample_id, ids + answer_ids, [IGNORE] * len(ids) + answer_ids, n_video)
 
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -126,6 +127,45 @@ class FameModel(nn.Module):
             if bias is not None:
                 self.projector.bias.copy_(bias.float())
         log.info("projector initialised from %s (%s*)", path, key_prefix)
+
+    # ---------------------------------------------------------------- scale
+    @torch.no_grad()
+    def embedding_norm(self, chunk: int = 8192) -> float:
+        """Mean L2 norm of the LLM's token embeddings, as its embedding *module* returns them
+        (some families scale inside the module, e.g. by sqrt(hidden)), over the whole vocabulary."""
+        embedding = self.llm.get_input_embeddings()
+        device = embedding.weight.device
+        total, n = 0.0, int(embedding.num_embeddings)
+        for start in range(0, n, chunk):
+            ids = torch.arange(start, min(n, start + chunk), device=device)
+            total += float(embedding(ids).float().norm(dim=-1).sum())
+        return total / n
+
+    @torch.no_grad()
+    def projection_norms(self, video: np.ndarray, max_rows: int = 4096) -> dict[str, float]:
+        """Mean L2 norm of projected video tokens (an even subsample of `video`'s rows) beside
+        the token embeddings' — the two should be of one scale for the LLM to read the video."""
+        rows = np.asarray(video)[:: max(1, len(video) // max_rows)]
+        weight = self.projector.weight
+        projected = self.projector(torch.from_numpy(np.ascontiguousarray(rows, np.float32)).to(weight))
+        return {"projected_norm": float(projected.norm(dim=-1).mean()), "embedding_norm": self.embedding_norm()}
+
+    @torch.no_grad()
+    def match_embedding_scale(self, video: np.ndarray) -> dict[str, float]:
+        """Rescale the (random) projector so its outputs on `video` have the embeddings' mean norm.
+
+        A default-initialised linear layer maps vision features (DINOv2's hidden states reach
+        norms in the tens) to vectors whose size has nothing to do with the LLM's embeddings
+        (SmolLM2's average 3.2); tokens far off that scale swamp or vanish in attention and the
+        first steps are spent fixing the scale instead of the content. One scalar fixes it."""
+        before = self.projection_norms(video)
+        factor = before["embedding_norm"] / max(before["projected_norm"], 1e-12)
+        self.projector.weight.mul_(factor)
+        self.projector.bias.mul_(factor)
+        log.info("projector scaled by %.4g: projected norm %.3g → %.3g (embeddings %.3g)", factor,
+                 before["projected_norm"], before["projected_norm"] * factor, before["embedding_norm"])
+        return {"init_factor": factor, "init_projected_norm": before["projected_norm"] * factor,
+                "embedding_norm": before["embedding_norm"]}
 
     # ---------------------------------------------------------------- embedding
     def splice(self, input_ids: torch.Tensor, video: torch.Tensor | None) -> torch.Tensor:

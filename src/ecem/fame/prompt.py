@@ -3,8 +3,11 @@
 A prompt follows the paper: ``USER: <instruction> <video tokens> <facial emotion> ASSISTANT:``,
 where the instruction names the target emotion and, when the experiment uses text, carries
 ``Q_t`` — the target utterance with its speaker (optionally preceded by earlier dialogue turns);
-the video tokens are one placeholder token that the model expands to the clip's projected CLIP
+the video tokens are one placeholder token that the model expands to the clip's projected video
 tokens; ``E_cls`` is the facial emotion from the face stage. The answer is the cause sentence.
+This module builds the user message (everything between ``USER:`` and ``ASSISTANT:``); how it
+reaches the LLM — the paper's plain ``USER:/ASSISTANT:`` text or the tokenizer's chat template —
+is `fame.prompt.style`, applied at tokenisation (:class:`ecem.chat.PromptFormat`).
 Which modalities appear is decided per experiment (`experiments:` in the config), so the paper's
 ablations (V, V+E, V+T, V+T+E) and the text-source comparison are config, not code.
 """
@@ -21,7 +24,6 @@ import pandas as pd
 from ecem.meld import UTTERANCE_KEYS
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class Modalities:
 
 
 def build_prompt(sample: Mapping[str, Any], modalities: Modalities, prompt_cfg: Mapping[str, Any]) -> str:
-    """The user prompt of one sample (everything before the answer), with the video placeholder.
+    """The user message of one sample, with the video placeholder.
 
     `sample` needs `emotion`, and per modality: `speaker`, `text` and `context` (list of
     `(speaker, text)` turns before the target) for text; `face_emotion` (or None) for face.
@@ -62,7 +64,7 @@ def build_prompt(sample: Mapping[str, Any], modalities: Modalities, prompt_cfg: 
         if face is None or (isinstance(face, float) and pd.isna(face)) or face == "":
             face = prompt_cfg["face_unknown"]
         parts.append(prompt_cfg["face"].format(face_emotion=face))
-    return f"{prompt_cfg['user']} {' '.join(parts)} {prompt_cfg['assistant']}"
+    return " ".join(parts)
 
 
 def _clean_text(value: Any) -> str:

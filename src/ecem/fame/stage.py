@@ -20,8 +20,9 @@ from ecem.devices import resolve_device
 from ecem.fame.data import Encoded, encode
 from ecem.fame.model import FameModel, ensure_placeholder, load_llm, resolve_dtype
 from ecem.fame.prompt import Modalities, build_examples
+from ecem.chat import PromptFormat
 from ecem.meld import UTTERANCE_KEYS
-from ecem.model_refs import is_random_model
+from ecem.model_refs import is_random_model, model_card
 from ecem.provenance import code_hashes, describe_inputs, fingerprint, package_versions, sha256_file
 from ecem.tokens import load_tokens
 
@@ -97,11 +98,12 @@ def build_model(llm_path: str, fame_cfg: Mapping[str, Any], vision_dim: int,
     return model, tokenizer, trainable
 
 
-def encode_table(examples: pd.DataFrame, tokenizer: Any, placeholder: str, placeholder_id: int,
+def encode_table(examples: pd.DataFrame, tokenizer: Any, prompt_cfg: Mapping[str, Any], placeholder_id: int,
                  videos: Mapping[str, np.ndarray], max_length: int, with_answer: bool) -> list[Encoded]:
-    return [encode(tokenizer, r.sample_id, r.prompt, r.reference if with_answer else None, placeholder,
-                   placeholder_id, int(videos[r.sample_id].shape[0]) if r.sample_id in videos else 0,
-                   max_length)
+    fmt = PromptFormat.from_config(prompt_cfg)
+    return [encode(tokenizer, r.sample_id, r.prompt, r.reference if with_answer else None, fmt,
+                   prompt_cfg["video_placeholder"], placeholder_id,
+                   int(videos[r.sample_id].shape[0]) if r.sample_id in videos else 0, max_length)
             for r in examples.itertuples(index=False)]
 
 
@@ -112,6 +114,16 @@ def _device() -> torch.device:
 
 
 # ------------------------------------------------------------------ rule: fame_train
+def loss_by_epoch(history: list[Mapping[str, Any]]) -> list[dict[str, float]]:
+    """The training-loss curve per epoch (mean of the logged step losses): the run card's summary
+    of whether training learned anything."""
+    epochs: dict[int, list[float]] = {}
+    for entry in history:
+        epochs.setdefault(int(entry["epoch"]), []).append(float(entry["loss"]))
+    return [{"epoch": e, "mean_loss": sum(v) / len(v), "n_logged_steps": len(v)}
+            for e, v in sorted(epochs.items())]
+
+
 def run_train(experiment: str, examples_path: str, features_path: str | None, llm_path: str,
               fame_cfg: Mapping[str, Any], train_cfg: Mapping[str, Any], out_model: str, out_card: str,
               ckpt_dir: str, threads: int = 1) -> None:
@@ -132,8 +144,13 @@ def run_train(experiment: str, examples_path: str, features_path: str | None, ll
     set_seed(seed)  # the projector's random init depends on it
     model, tokenizer, trainable = build_model(llm_path, fame_cfg, _vision_dim(videos, features_path), device)
     max_len = int(train_cfg["max_length"])
-    train_set = encode_table(train_rows, tokenizer, placeholder, model.placeholder_id, videos, max_len, True)
-    val_set = encode_table(val_rows, tokenizer, placeholder, model.placeholder_id, videos, max_len, True)
+    prompt_cfg = fame_cfg["prompt"]
+    train_set = encode_table(train_rows, tokenizer, prompt_cfg, model.placeholder_id, videos, max_len, True)
+    val_set = encode_table(val_rows, tokenizer, prompt_cfg, model.placeholder_id, videos, max_len, True)
+    train_video = [videos[e.sample_id] for e in train_set if e.n_video]
+    scale: dict[str, Any] = {}
+    if train_video and fame_cfg["projector"]["init"] is None:
+        scale = model.match_embedding_scale(np.concatenate(train_video))
     inputs = describe_inputs({"examples": examples_path, "clip_features": features_path, "llm": llm_path,
                               "projector_init": fame_cfg["projector"]["init"]})
     fp = fingerprint({"experiment": experiment, "fame": fame_cfg, "train": train_cfg, "inputs": inputs,
@@ -148,18 +165,22 @@ def run_train(experiment: str, examples_path: str, features_path: str | None, ll
         "config": {"fame": fame_cfg, "train": train_cfg,
                    "experiment": read_metadata(examples_path)["settings"].get("modalities")},
         "llm": {"name_or_path": llm_path, "random_weights": is_random_model(llm_path),
+                **{k: v for k, v in model_card(llm_path).items() if k in ("model", "stand_in_for", "source")},
                 "class": type(model.llm).__name__,
                 "n_parameters": sum(p.numel() for p in model.llm.parameters()),
                 "dtype": str(next(model.llm.parameters()).dtype)},
         "projector": {"vision_dim": model.vision_dim, "embed_dim": model.embed_dim,
-                      "init": fame_cfg["projector"]["init"] or "random"},
+                      "init": fame_cfg["projector"]["init"] or "random",
+                      "scale": {**scale, "after_training": model.projection_norms(
+                          np.concatenate(train_video)) if train_video else None}},
         "trainable_parameters": trainable, "n_trainable": n_trainable,
         "n_video_tokens": sorted({e.n_video for e in train_set}),
         "data": {"n_train": len(train_set), "n_val": len(val_set),
                  "n_test_excluded": int((examples["split"] == "test").sum()),
                  "train_sample_ids": sorted(e.sample_id for e in train_set),
                  "val_sample_ids": sorted(e.sample_id for e in val_set)},
-        "training": {k: v for k, v in result.items() if k != "is_main_process"},
+        "training": {**{k: v for k, v in result.items() if k != "is_main_process"},
+                     "loss_by_epoch": loss_by_epoch(result["history"])},
         "inputs_sha256": inputs, "code_sha256": code_hashes([CODE_ENTRY]), "versions": package_versions(PACKAGES),
         "device": str(device),
         "fingerprint": fp,
@@ -188,7 +209,7 @@ def run_generate(experiment: str, examples_path: str, features_path: str | None,
     model, tokenizer, _ = build_model(llm_path, fame_cfg, _vision_dim(videos, features_path), device)
     model.load_trainable(model_path)
     model.to(device)
-    encoded = encode_table(rows, tokenizer, placeholder, model.placeholder_id, videos, max_length, False)
+    encoded = encode_table(rows, tokenizer, fame_cfg["prompt"], model.placeholder_id, videos, max_length, False)
     predictions = generate(model, tokenizer, encoded, videos, generate_cfg, device) if encoded else []
     table = pd.DataFrame({
         "sample_id": rows["sample_id"], "prompt": rows["prompt"], "prediction": predictions,
@@ -197,6 +218,8 @@ def run_generate(experiment: str, examples_path: str, features_path: str | None,
     })
     write_table(table, out, STAGE, {"experiment": experiment, "generate": dict(generate_cfg),
                                     "llm": llm_path, "random_weights": is_random_model(llm_path),
+                                    "llm_card": {k: v for k, v in model_card(llm_path).items()
+                                                 if k in ("model", "stand_in_for")},
                                     "model_sha256": sha256_file(model_path)})
     log.info("%s: %d predictions (%s)", experiment, len(table), ", ".join(generate_cfg["splits"]))
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ecem.artifacts import read_table, write_json
-from ecem.features.encoder import ClipPatchEncoder
+from ecem.features.encoder import VisionPatchEncoder
 from ecem.features.extract import ExtractStats, extract_tokens, feature_row
 from ecem.features.frames import plan_samples
 from ecem.tokens import PADDING_RULE, POOLING_RULE, STAGE, concat_features, read_settings, write_features
@@ -23,14 +23,14 @@ log = logging.getLogger(__name__)
 
 
 def run_build_tiny(out_dir: str, image_size: int, tiny: Mapping[str, Any]) -> None:
-    """Rule build_tiny_clip: the offline demo's random CLIP vision tower."""
+    """Rule build_tiny_clip: a tiny random CLIP vision tower (`features.clip.model: random:<name>`)."""
     from ecem.features.tiny_models import build_tiny_clip_from_config
 
     build_tiny_clip_from_config(out_dir, image_size, tiny)
     log.info("built tiny random CLIPVisionModel (%s px, %s) in %s", image_size, dict(tiny), out_dir)
 
 
-def stage_settings(encoder: ClipPatchEncoder, cfg: Mapping[str, Any]) -> dict[str, Any]:
+def stage_settings(encoder: VisionPatchEncoder, cfg: Mapping[str, Any]) -> dict[str, Any]:
     """What goes into the feature file's metadata."""
     return {**encoder.settings(), "num_frames": int(cfg["num_frames"]), "sampling": cfg["sampling"],
             "decoder": cfg["decoder"], "batch_size": int(cfg["batch_size"]),
@@ -48,7 +48,7 @@ def extract_shard(clips_path: str, segments_path: str, shard: int, n_shards: int
     keys = [dialogue_key(s, d) for s, d in zip(clips["meld_split"], clips["dialogue_id"])]
     clips = clips[[shard_of(k, n_shards) == shard for k in keys]]
     plans, excluded = plan_samples(clips, segments, int(cfg["num_frames"]), cfg["sampling"], base_dir)
-    encoder = ClipPatchEncoder(cfg["model"], int(cfg["image_size"]), int(cfg["num_frames"]),
+    encoder = VisionPatchEncoder(cfg["model"], int(cfg["image_size"]), int(cfg["num_frames"]),
                                int(cfg["hidden_layer"]), cfg["resize"], cfg["dtype"], cfg["device"])
     # On the CPU one core decodes (one single-threaded codec; measured faster than more decode
     # workers competing with the model) and the model gets the others. On a GPU the decode

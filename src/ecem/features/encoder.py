@@ -1,16 +1,18 @@
-"""The frozen vision encoder: uint8 frames → one hidden layer's patch tokens, and the pooling of
-those into temporal and spatial tokens."""
+"""The frozen vision encoder (CLIP or DINOv2): uint8 frames → one hidden layer's patch tokens, and
+the pooling of those into temporal and spatial tokens."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import reduce
 from typing import Any
 
 import numpy as np
 
 from ecem.devices import resolve_device
-from ecem.model_refs import is_random_model
+from ecem.model_refs import model_card
 from ecem.tokens import TokenLayout
 
 log = logging.getLogger(__name__)
@@ -71,32 +73,84 @@ def fold_pixel_normalization(conv: Any, image_mean: Sequence[float], image_std: 
     return folded.to(conv.weight.dtype).requires_grad_(False)
 
 
-class ClipPatchEncoder:
-    """A frozen CLIP vision tower that maps uint8 frames to one hidden layer's patch tokens.
+@dataclass(frozen=True)
+class Backbone:
+    """Where one vision family keeps the parts the encoder touches (attribute paths)."""
 
-    Loads `model` (local directory or hub id) with `CLIPVisionModel.from_pretrained` and
-    `CLIPImageProcessor.from_pretrained`, exactly as for a real checkpoint. Encoder layers after
-    the requested hidden layer are dropped (they cannot influence it), and the tower's output is
-    then that layer's hidden state; the CLS token is removed. In ``squash`` mode the processor's
-    rescale + normalisation is folded into the patch embedding (:func:`fold_pixel_normalization`),
-    so :meth:`encode` takes the resized uint8 frames themselves.
+    model_class: str  # the transformers class that loads the checkpoint's vision tower
+    tower: str  # loaded model → the transformer, where the class wraps one ("" or absent: the model)
+    layers: str  # tower → its list of encoder layers
+    patch_conv: str  # tower → the patch-embedding convolution (normalisation folds into it)
+    final_norm: str | None  # tower → a norm applied after the last layer (dropped: we want the layer's own output)
+    fixed_size: bool  # position embeddings for config.image_size only (CLIP) vs interpolated (DINOv2)
+
+
+# CLIP ViT-L/14 is the paper's encoder; DINOv2 (ViT-S/14 bundled offline) its real stand-in.
+BACKBONES = {
+    "clip": Backbone("CLIPVisionModel", "vision_model", "encoder.layers", "embeddings.patch_embedding",
+                     None, True),
+    "clip_vision_model": Backbone("CLIPVisionModel", "vision_model", "encoder.layers",
+                                  "embeddings.patch_embedding", None, True),
+    "dinov2": Backbone("Dinov2Model", "", "encoder.layer", "embeddings.patch_embeddings.projection",
+                       "layernorm", False),
+    "dinov2_with_registers": Backbone("Dinov2WithRegistersModel", "", "encoder.layer",
+                                      "embeddings.patch_embeddings.projection", "layernorm", False),
+}
+
+
+def _get(obj: Any, path: str) -> Any:
+    return reduce(getattr, path.split("."), obj) if path else obj
+
+
+def _set(obj: Any, path: str, value: Any) -> None:
+    *parent, name = path.split(".")
+    setattr(_get(obj, ".".join(parent)), name, value)
+
+
+def backbone_of(model: str) -> tuple[str, Backbone]:
+    """The checkpoint's `model_type` and how to handle it; a clear error for other families."""
+    from transformers import AutoConfig
+
+    model_type = str(AutoConfig.from_pretrained(model).model_type)
+    if model_type not in BACKBONES:
+        raise ValueError(f"features.clip.model {model!r} is a {model_type!r} model; the visual stage "
+                         f"takes {', '.join(sorted(BACKBONES))} vision backbones")
+    return model_type, BACKBONES[model_type]
+
+
+class VisionPatchEncoder:
+    """A frozen ViT (CLIP's vision tower or DINOv2) mapping uint8 frames to one hidden layer's
+    patch tokens.
+
+    Loads `model` (local directory or hub id) with its family's transformers class and
+    `AutoImageProcessor.from_pretrained`, exactly as for a hub checkpoint. Encoder layers after
+    the requested hidden layer are dropped (they cannot influence it), as is any norm after the
+    last layer, so the tower's output is that layer's hidden state, `hidden_states[k]`; the CLS
+    and register tokens are removed. In ``squash`` mode the processor's rescale +
+    normalisation (CLIP's OpenAI mean/std, DINOv2's ImageNet mean/std: each model's own) is folded
+    into the patch embedding (:func:`fold_pixel_normalization`), so :meth:`encode` takes the
+    resized uint8 frames themselves.
     """
 
     def __init__(self, model: str, image_size: int, num_frames: int, hidden_layer: int = -2,
                  resize: str = "squash", dtype: str = "auto", device: str = "auto") -> None:
         import torch
-        from transformers import CLIPImageProcessor, CLIPVisionModel
+        import transformers
+        from transformers import AutoImageProcessor
 
         if resize not in ("squash", "crop"):
             raise ValueError(f"unknown resize mode {resize!r} (squash | crop)")
         self.device, self.dtype_name = resolve_device_dtype(device, dtype)
         self.torch_dtype = getattr(torch, self.dtype_name)
         self.model_id = str(model)
-        self.random_weights = is_random_model(model)
-        self.processor = CLIPImageProcessor.from_pretrained(model)
-        vision = CLIPVisionModel.from_pretrained(model, dtype=self.torch_dtype)
+        self.card = model_card(model)
+        self.random_weights = bool(self.card.get("random_weights", False))
+        model_type, backbone = backbone_of(model)
+        self.processor = AutoImageProcessor.from_pretrained(model)
+        vision = getattr(transformers, backbone.model_class).from_pretrained(model, dtype=self.torch_dtype)
         cfg = vision.config
-        if int(cfg.image_size) != int(image_size):
+        self.backbone = backbone.model_class
+        if backbone.fixed_size and int(cfg.image_size) != int(image_size):
             raise ValueError(f"features.clip.image_size={image_size} but model {model!r} is built for "
                              f"{cfg.image_size} px (use a matching checkpoint, e.g. "
                              f"openai/clip-vit-large-patch14-336 for 336)")
@@ -105,15 +159,18 @@ class ClipPatchEncoder:
             raise ValueError(f"hidden_layer={hidden_layer} outside [-{n_layers + 1}, -1] for a "
                              f"{n_layers}-layer model")
         keep = n_layers + 1 + hidden_layer  # hidden_states[k] is the output of layer k
-        tower = getattr(vision, "vision_model", vision)
-        tower.encoder.layers = tower.encoder.layers[:keep]
+        tower = getattr(vision, backbone.tower, vision) if backbone.tower else vision
+        _set(tower, backbone.layers, _get(tower, backbone.layers)[:keep])
+        if backbone.final_norm:
+            _set(tower, backbone.final_norm, torch.nn.Identity())
+        self.n_special = 1 + int(getattr(cfg, "num_register_tokens", 0) or 0)  # CLS (+ registers)
         self.raw_pixels = resize == "squash"  # encode() takes uint8 frames, normalised by the model
         if self.raw_pixels:
             p = self.processor
             mean, std = (p.image_mean, p.image_std) if p.do_normalize else ([0.0] * 3, [1.0] * 3)
-            tower.embeddings.patch_embedding = fold_pixel_normalization(
-                tower.embeddings.patch_embedding, mean, std,
-                float(p.rescale_factor) if p.do_rescale else 1.0)
+            _set(tower, backbone.patch_conv, fold_pixel_normalization(
+                _get(tower, backbone.patch_conv), mean, std,
+                float(p.rescale_factor) if p.do_rescale else 1.0))
         self.model = vision.to(self.device).eval().requires_grad_(False)
         self._input: Any = None  # reused CPU input buffer (see _model_input)
         self.image_size = int(image_size)
@@ -124,9 +181,14 @@ class ClipPatchEncoder:
         self._maps: dict[tuple[int, int], np.ndarray] = {}
         self.layout = TokenLayout.for_image(self.image_size, self.patch_size, num_frames,
                                            int(cfg.hidden_size))
+        log.info("vision encoder %s (%s, %s): hidden layer %d of %d, %d px, layout %s", self.model_id,
+                 self.backbone, "random weights" if self.random_weights else "pretrained",
+                 hidden_layer, n_layers, self.image_size, self.layout.as_dict())
 
     def settings(self) -> dict[str, Any]:
-        return {"model": self.model_id, "random_weights": self.random_weights,
+        return {"model": self.model_id, "random_weights": self.random_weights, "backbone": self.backbone,
+                "model_card": {k: self.card[k] for k in ("model", "stand_in_for", "bundled", "source")
+                               if k in self.card},
                 "hidden_layer": self.hidden_layer, "num_hidden_layers": self.n_layers,
                 "image_size": self.image_size, "patch_size": self.patch_size,
                 "resize": self.resize, "dtype": self.dtype_name, "device": self.device.split(":")[0],
@@ -167,7 +229,9 @@ class ClipPatchEncoder:
                 frames = np.take(frames.reshape(b, h * w, 3), self._nearest_map(h, w), axis=1)
             return torch.from_numpy(np.ascontiguousarray(frames)).view(b, s, s, 3).permute(0, 3, 1, 2)
         x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
-        return self.processor(images=x, return_tensors="pt")["pixel_values"]
+        s = self.image_size  # the processor's resize + crop, at the configured size
+        return self.processor(images=x, return_tensors="pt", size={"shortest_edge": s},
+                              crop_size={"height": s, "width": s})["pixel_values"]
 
     def load(self, path: str, indices: Sequence[int], decoder: str = "pyav",
              threaded: bool | None = True) -> Any:
@@ -225,5 +289,5 @@ class ClipPatchEncoder:
         import torch
 
         with torch.inference_mode():
-            hidden = self.model(pixel_values=self._model_input(pixels)).last_hidden_state[:, 1:]
+            hidden = self.model(pixel_values=self._model_input(pixels)).last_hidden_state[:, self.n_special:]
             return hidden.float().cpu().numpy()

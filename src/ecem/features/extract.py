@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from ecem.features.encoder import ClipPatchEncoder
+from ecem.features.encoder import VisionPatchEncoder
 from ecem.features.frames import SamplePlan, decode_frames
 from ecem.tokens import PADDING_NONE, PADDING_ZEROS_AFTER, TOKEN_DTYPE
 
@@ -107,7 +107,7 @@ class _Accumulator:
 _DONE = object()
 
 
-def extract_tokens(plans: Sequence[SamplePlan], encoder: ClipPatchEncoder, batch_size: int,
+def extract_tokens(plans: Sequence[SamplePlan], encoder: VisionPatchEncoder, batch_size: int,
                    decoder: str = "pyav", progress: bool = True,
                    stats: ExtractStats | None = None,
                    decode_workers: int = 1) -> Iterator[SampleTokens]:

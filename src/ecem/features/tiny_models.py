@@ -9,12 +9,11 @@ through `from_pretrained` exactly as it loads `openai/clip-vit-large-patch14`. A
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ecem.artifacts import atomic_dir
 from ecem.model_refs import write_model_card
 
 
@@ -42,10 +41,7 @@ def build_tiny_clip(out_dir: str | Path, image_size: int = 224, hidden_size: int
     model = CLIPVisionModel(config).eval()
     processor = CLIPImageProcessor(size={"shortest_edge": image_size},
                                    crop_size={"height": image_size, "width": image_size})
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir) as tmp:
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
         write_model_card(tmp, random_weights=True, architecture="CLIPVisionModel", seed=seed,
@@ -53,13 +49,7 @@ def build_tiny_clip(out_dir: str | Path, image_size: int = 224, hidden_size: int
                          config={"image_size": image_size, "hidden_size": hidden_size,
                                  "num_layers": num_layers, "num_heads": num_heads,
                                  "intermediate_size": intermediate_size, "patch_size": patch_size})
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    return out_dir
+    return Path(out_dir)
 
 
 def build_tiny_clip_from_config(out_dir: str | Path, image_size: int, tiny: Mapping[str, Any]) -> Path:
