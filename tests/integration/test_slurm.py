@@ -28,8 +28,9 @@ from tests.slurm_cluster import ACCOUNT, CPU_PARTITION, GPU_PARTITION, SlurmClus
 pytestmark = [pytest.mark.integration, pytest.mark.slurm]
 
 PROFILE = REPO / "profiles" / "slurm"
-# What the SLURM run builds. By default every stage up to one FAME-Net experiment's metrics (about
-# 25 jobs: each kind of rule, every GPU rule, every shard); ECEM_SLURM_TEST_TARGETS=all runs rule
+# What the SLURM run builds. By default every stage up to one FAME-Net experiment's predictions
+# (about 25 jobs: each kind of rule but the evaluation, which scores all runs in one job; every GPU
+# rule of FAME-Net, every shard); ECEM_SLURM_TEST_TARGETS=all runs rule
 # `all` (about 50 jobs; each SLURM job pays a few seconds of Snakemake start-up twice, so on 2 cores
 # that roughly doubles the test's time).
 SLICE = [
@@ -39,7 +40,7 @@ SLICE = [
     "results/features/clip.parquet",
     "results/features/faces.parquet",
     "results/features/face_summary.parquet",
-    "results/runs/V+T+E/metrics.json",
+    "results/runs/V+T+E/predictions.parquet",
 ]
 TARGETS: list[str] = [] if os.environ.get("ECEM_SLURM_TEST_TARGETS") == "all" else SLICE
 RUN_LIMIT_S = 1500
@@ -138,7 +139,7 @@ def test_gpu_capable_rules_get_the_gpus_their_config_asks_for_and_cpu_rules_none
 # Deterministic artifacts compared with the local run (same config, same thread counts):
 # the dataset tables (exact), transcripts (faster-whisper int8 on CPU, greedy/beam search is
 # deterministic), video tokens of the bundled DINOv2, face detections/expressions
-# (MTCNN + FER CNN), the V+T+E predictions of the seeded FAME-Net run and its metrics.
+# (MTCNN + FER CNN), the V+T+E predictions of the seeded FAME-Net run.
 # Compared with a float tolerance only, because BLAS reductions may differ in the last bits.
 # Excluded: logs, benchmarks, run cards and metrics' timing fields (wall-clock times, host).
 TABLES = [
@@ -164,9 +165,9 @@ def test_slurm_tables_equal_the_local_run(slurm_run, demo_run, table):
 def test_slurm_reports_equal_the_local_run(slurm_run, demo_run):
     for name in ("results/ecem/quality.json", "results/quality/transcribe.json"):
         assert (slurm_run["workdir"] / name).read_text() == (demo_run / name).read_text(), name
-    remote = json.loads((slurm_run["workdir"] / "results/runs/V+T+E/metrics.json").read_text())
-    local = json.loads((demo_run / "results/runs/V+T+E/metrics.json").read_text())
-    assert _numbers(remote) == pytest.approx(_numbers(local), rel=1e-6)
+    remote = json.loads((slurm_run["workdir"] / "results/runs/V+T+E/run_card.json").read_text())
+    local = json.loads((demo_run / "results/runs/V+T+E/run_card.json").read_text())
+    assert _numbers(remote["training"]) == pytest.approx(_numbers(local["training"]), rel=1e-5)
 
 
 def _numbers(obj, prefix=""):

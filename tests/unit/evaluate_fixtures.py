@@ -11,7 +11,7 @@ METRICS_CFG: dict[str, Any] = {
     "splits": ["test"],
     "metrics": ["bleu4", "meteor", "rouge_l", "bertscore", "sem_sim", "bleurt", "cider"],
     "device": "cpu",
-    "bootstrap": {"resamples": 300, "meteor_resamples": 50, "seed": 7, "confidence": 0.95},
+    "bootstrap": {"resamples": 300, "seed": 7, "confidence": 0.95},
     "bertscore": {
         "model": None,
         "num_layers": 6,

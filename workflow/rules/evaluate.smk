@@ -47,7 +47,9 @@ if EVAL_CFG["human_eval"]["filled"]:
 rule evaluate_baseline:
     input:
         annotations=ANNOTATIONS,
-        model=lambda w: model_refs.local_input(config["baselines"][w.baseline].get("model")),
+        model=lambda w: model_refs.local_input(
+            config["baselines"][w.baseline].get("model")
+        ),
     output:
         f"{RUNS}/{{baseline}}/predictions.parquet",
     log:
@@ -67,36 +69,38 @@ rule evaluate_baseline:
         "../scripts/evaluate_baseline.py"
 
 
+# One job scores every run: Java and the encoders start once, and runs whose predictions did not
+# change are taken from the cache (results/evaluate/cache) instead of being scored again.
 rule evaluate_metrics:
     input:
-        predictions=f"{RUNS}/{{run}}/predictions.parquet",
+        predictions=expand(f"{RUNS}/{{run}}/predictions.parquet", run=EVAL_RUNS),
         annotations=ANNOTATIONS,
     output:
-        scores=f"{RUNS}/{{run}}/scores.parquet",
-        metrics=f"{RUNS}/{{run}}/metrics.json",
+        scores=expand(f"{RUNS}/{{run}}/scores.parquet", run=EVAL_RUNS),
+        metrics=expand(f"{RUNS}/{{run}}/metrics.json", run=EVAL_RUNS),
     log:
-        f"{LOGS}/evaluate_metrics/{{run}}.log",
+        f"{LOGS}/evaluate_metrics.log",
     benchmark:
-        f"{BENCHMARKS}/evaluate_metrics/{{run}}.tsv"
-    wildcard_constraints:
-        run=names_regex(EVAL_RUNS),
+        f"{BENCHMARKS}/evaluate_metrics.tsv"
     conda:
         CONDA_ENV
-    threads: 1  # mostly the METEOR JVM and Python: two scoring jobs share 2 cores better
+    threads: 2
     resources:
         mem_mb=4000,
         runtime=60,
         gpu=gpus(EVAL_CFG),
     params:
         cfg=METRICS_CFG,
+        runs=EVAL_RUNS,
+        cache_dir=f"{RESULTS}/evaluate/cache",
     script:
         "../scripts/evaluate_metrics.py"
 
 
 rule evaluate_tables:
     input:
-        metrics=expand(rules.evaluate_metrics.output.metrics, run=EVAL_RUNS),
-        scores=expand(rules.evaluate_metrics.output.scores, run=EVAL_RUNS),
+        metrics=rules.evaluate_metrics.output.metrics,
+        scores=rules.evaluate_metrics.output.scores,
         cards=expand(f"{RUNS}/{{run}}/run_card.json", run=EXPERIMENT_RUNS),
     output:
         report(
@@ -124,7 +128,7 @@ rule evaluate_tables:
 
 rule evaluate_report:
     input:
-        metrics=expand(rules.evaluate_metrics.output.metrics, run=EVAL_RUNS),
+        metrics=rules.evaluate_metrics.output.metrics,
         predictions=expand(f"{RUNS}/{{run}}/predictions.parquet", run=EVAL_RUNS),
         cards=expand(f"{RUNS}/{{run}}/run_card.json", run=EXPERIMENT_RUNS),
         tables=rules.evaluate_tables.output,

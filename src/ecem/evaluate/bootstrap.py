@@ -26,13 +26,6 @@ class BootstrapSettings:
     def from_config(cls, cfg: dict) -> BootstrapSettings:
         return cls(int(cfg["resamples"]), int(cfg["seed"]), float(cfg["confidence"]))
 
-    def capped(self, resamples: int | None) -> BootstrapSettings:
-        """The same settings with at most `resamples` resamples (METEOR's, which re-scores each
-        resample in its Java process); None keeps them as they are."""
-        if resamples is None:
-            return self
-        return BootstrapSettings(min(int(resamples), self.resamples), self.seed, self.confidence)
-
     def describe(self) -> str:
         return (
             f"percentile bootstrap over samples, {self.resamples} resamples, seed {self.seed}, "

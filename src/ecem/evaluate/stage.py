@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,7 @@ from ecem.evaluate.baselines import run_baseline
 from ecem.evaluate.bootstrap import BootstrapSettings, paired_bootstrap
 from ecem.evaluate.metrics import METRICS, Scorer, ScoredRun, evaluate_run
 from ecem.evaluate.tables import build_tables, load_card, load_metrics, write_tables
+from ecem.provenance import fingerprint
 
 log = logging.getLogger(__name__)
 STAGE = "evaluate"
@@ -39,51 +43,121 @@ def select_predictions(
     return sel, len(expected)
 
 
-def run_metrics_stage(
-    run: str, predictions: str, annotations: str, cfg: Mapping[str, Any], out_scores: str, out_metrics: str
-) -> dict[str, Any]:
-    preds = read_table(predictions)
+@dataclass
+class _RunToScore:
+    """One run's selected predictions and where its results go."""
+
+    name: str
+    predictions_path: str
+    selected: pd.DataFrame
+    n_expected: int
+    n_predictions: int
+    source: dict[str, Any] | None
+    key: str  # fingerprint of what its scores depend on
+    out_scores: str
+    out_metrics: str
+
+
+def run_scoring_stage(
+    runs: Sequence[str],
+    predictions: Sequence[str],
+    annotations: str,
+    cfg: Mapping[str, Any],
+    out_scores: Sequence[str],
+    out_metrics: Sequence[str],
+    cache_dir: str,
+    code: str = "",
+) -> None:
+    """Rule evaluate_metrics: every run's per-sample scores and metrics.json, in one process.
+
+    Java (PTB tokenizer, METEOR) and the encoders start once for all runs, and the runs' pairs
+    are scored together (`Scorer.score_runs`). A run whose selected predictions, references,
+    metric settings and scoring code (`code`) are unchanged since it was last scored is copied
+    from `cache_dir` instead, so adding or retraining one run does not re-score the others (the
+    job itself reruns whenever any run's predictions change)."""
     ann = read_table(annotations, columns=["sample_id", "split"])
-    sel, n_expected = select_predictions(preds, ann, cfg["splits"])
     boot = BootstrapSettings.from_config(cfg["bootstrap"])
+    cache = Path(cache_dir)
+    todo: list[_RunToScore] = []
+    for name, path, scores_out, metrics_out in zip(runs, predictions, out_scores, out_metrics, strict=True):
+        preds = read_table(path)
+        sel, n_expected = select_predictions(preds, ann, cfg["splits"])
+        pairs = sel[["sample_id", "prediction", "reference"]].fillna("").astype(str).values.tolist()
+        key = fingerprint({"pairs": pairs, "n_expected": n_expected, "n_predictions": len(preds),
+                           "cfg": cfg, "code": code})
+        run = _RunToScore(name, path, sel, n_expected, len(preds), _metadata(path), key, scores_out,
+                          metrics_out)
+        cached = _from_cache(cache, name, key)
+        if cached is None:
+            todo.append(run)
+        else:
+            log.info("%s: unchanged since it was scored (%s), taken from the cache", name, key[:12])
+            _write_run(run, *cached)
+    if not todo:
+        return
     t0 = time.perf_counter()
-    with Scorer(cfg) as scorer:
-        scored = scorer.score(
-            sel["sample_id"].tolist(), sel["prediction"].tolist(), sel["reference"].tolist()
-        )
-        results = evaluate_run(scorer, scored, boot, cfg["bootstrap"]["meteor_resamples"])
+    with Scorer(dict(cfg)) as scorer:
+        scored = scorer.score_runs({r.name: (r.selected["sample_id"].tolist(), r.selected["prediction"].tolist(),
+                                             r.selected["reference"].tolist()) for r in todo})
+        for run in todo:
+            results = evaluate_run(scorer, scored[run.name], boot)
+            per = scored[run.name].per_sample.copy()
+            per["meteor_stats"] = scored[run.name].meteor_stats or [""] * len(per)
+            per["prediction"] = run.selected["prediction"].fillna("").astype(str).tolist()
+            per["reference"] = run.selected["reference"].astype(str).tolist()
+            data = {
+                "run": run.name,
+                "kind": (run.source or {}).get("stage", "unknown"),
+                "splits": list(cfg["splits"]),
+                "n_expected": run.n_expected,
+                "n_samples": len(run.selected),
+                "n_missing": run.n_expected - len(run.selected),
+                "n_empty_predictions": int(per["empty"].sum()),
+                "n_predictions_outside_splits": run.n_predictions - len(run.selected),
+                "bootstrap": dict(boot.__dict__),
+                "metrics": {k: r.to_json() for k, r in results.items()},
+                "scored_with": sorted(r.name for r in todo),
+                "fingerprint": run.key,
+            }
+            _to_cache(cache, run.name, per, data)
+            _write_run(run, per, data)
+    log.info("scored %d run(s) together in %.1f s; %d unchanged ones taken from the cache", len(todo),
+             time.perf_counter() - t0, len(runs) - len(todo))
+
+
+def _metadata(path: str) -> dict[str, Any] | None:
     try:
-        source = read_metadata(predictions)
+        return read_metadata(path)
     except ValueError:
-        source = None
-    per = scored.per_sample.copy()
-    per["meteor_stats"] = scored.meteor_stats or [""] * len(per)
-    per["prediction"] = sel["prediction"].fillna("").astype(str).tolist()
-    per["reference"] = sel["reference"].astype(str).tolist()
-    write_table(per, out_scores, STAGE, {"run": run, "splits": list(cfg["splits"])})
-    data = {
-        "run": run,
-        "kind": (source or {}).get("stage", "unknown"),
-        "splits": list(cfg["splits"]),
-        "n_expected": n_expected,
-        "n_samples": len(sel),
-        "n_missing": n_expected - len(sel),
-        "n_empty_predictions": int(per["empty"].sum()),
-        "n_predictions_outside_splits": int(len(preds) - len(sel)),
-        "bootstrap": {**boot.__dict__, "meteor_resamples": cfg["bootstrap"]["meteor_resamples"]},
-        "metrics": {k: r.to_json() for k, r in results.items()},
-        "predictions": {"path": str(predictions), "metadata": source},
-        "seconds": round(time.perf_counter() - t0, 2),
-    }
-    write_json(data, out_metrics)
-    log.info(
-        "%s: %d samples scored (%d expected, %d empty predictions)",
-        run,
-        len(sel),
-        n_expected,
-        data["n_empty_predictions"],
-    )
-    return data
+        return None
+
+
+def _write_run(run: _RunToScore, per: pd.DataFrame, data: dict[str, Any]) -> None:
+    write_table(per, run.out_scores, STAGE, {"run": run.name, "splits": data["splits"]})
+    write_json({**data, "predictions": {"path": str(run.predictions_path), "metadata": run.source}},
+               run.out_metrics)
+    log.info("%s: %d samples scored (%d expected, %d empty predictions)", run.name, data["n_samples"],
+             data["n_expected"], data["n_empty_predictions"])
+
+
+def _cache_paths(cache: Path, run: str) -> tuple[Path, Path]:
+    safe = re.sub(r"[^A-Za-z0-9._+-]", "_", run)
+    return cache / f"{safe}.scores.parquet", cache / f"{safe}.metrics.json"
+
+
+def _from_cache(cache: Path, run: str, key: str) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+    """A run's cached scores when they were computed from exactly `key`'s inputs."""
+    scores, metrics = _cache_paths(cache, run)
+    if not (scores.is_file() and metrics.is_file()):
+        return None
+    data = json.loads(metrics.read_text())
+    return (read_table(scores), data) if data.get("fingerprint") == key else None
+
+
+def _to_cache(cache: Path, run: str, per: pd.DataFrame, data: dict[str, Any]) -> None:
+    scores, metrics = _cache_paths(cache, run)
+    write_table(per, scores, STAGE, {"run": run})
+    write_json(data, metrics)
 
 
 def scored_from_table(path: str | Path) -> ScoredRun:
@@ -102,7 +176,6 @@ def paired_table(
     if not reference or reference not in scores:
         return pd.DataFrame(columns=cols)
     boot = BootstrapSettings.from_config(cfg["bootstrap"])
-    meteor_boot = boot.capped(cfg["bootstrap"]["meteor_resamples"])
     ref = scored_from_table(scores[reference])
     rows = []
     with Scorer(cfg) as scorer:
@@ -119,7 +192,7 @@ def paired_table(
                     len(common),
                     scorer.statistic(a, metric),
                     scorer.statistic(b, metric),
-                    meteor_boot if metric == "meteor" else boot,
+                    boot,
                 )
                 rows.append(
                     [
