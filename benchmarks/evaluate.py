@@ -7,6 +7,7 @@ times in one process, with every offline metric and config.yaml's bootstrap sett
       statistics to the jar (EVAL), at the 200 resamples that used to be METEOR's cap;
   (b) after: one Scorer for all runs (`Scorer.score_runs`: one tokenizer process, one METEOR pass,
       one encoder stream) and METEOR's CI from summed statistics in NumPy, at the full resamples.
+  (c) after, with the lexical metrics only (BLEU4, METEOR, ROUGE-L, CIDEr; no encoders).
 Equality checks: every point estimate of (a) and (b) (exact for the lexical metrics, float32
 batching noise for the embedding ones), and METEOR's CI by both methods at the same 200 resamples
 and seed. BLEURT is unavailable offline (not timed).
@@ -30,6 +31,7 @@ from ecem.evaluate.bootstrap import BootstrapSettings, bootstrap_ci
 from ecem.evaluate.metrics import Scorer, evaluate_run
 
 REPO = Path(__file__).resolve().parents[1]
+LEXICAL = ("bleu4", "meteor", "rouge_l", "cider")
 NAMES = ["Ross", "Rachel", "Monica", "Chandler", "Joey", "Phoebe"]
 ADJ = ["happy", "angry", "sad", "surprised", "scared", "disgusted"]
 WHY = [
@@ -121,6 +123,7 @@ def main() -> None:
 
     t_before, res_before = before(cfg, runs)
     t_after, res_after, meteor_200 = after(cfg, runs)
+    t_lexical, _, _ = after({**cfg, "metrics": list(LEXICAL)}, runs)
     point = max(abs(res_before[n][m].value - res_after[n][m].value) for n in runs for m in res_after[n]
                 if res_after[n][m].status == "ok" and m not in ("bertscore", "sem_sim"))
     point_emb = max(abs(res_before[n][m].value - res_after[n][m].value) for n in runs
@@ -138,7 +141,8 @@ def main() -> None:
     print(head)
     print("-" * len(head))
     for label, t in (("before: a Scorer per run, METEOR CI via jar", t_before),
-                     ("after: one Scorer, METEOR CI in NumPy", t_after)):
+                     ("after: one Scorer, METEOR CI in NumPy", t_after),
+                     ("after, lexical metrics only (BLEU/METEOR/R/C)", t_lexical)):
         total = sum(t.values())
         print(f"{label:<44}{t['startup']:>11.1f}{t['score']:>9.1f}{t['bootstrap']:>8.1f}{total:>9.1f}"
               f"{(t['score'] + t['bootstrap']) * per_k:>20.2f}")

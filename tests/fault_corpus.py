@@ -25,7 +25,8 @@ EXPECTED_UTTERANCES = {
     ("train", 2, 2): "duration_mismatch",  # the clip is 10× longer than its CSV times
     ("test", 0, 2): "corrupt",             # faststart file cut in half
 }
-# sample id → (clips.parquet status, reason)
+# sample id → (clips.parquet status, reason) of the samples in dialogues the faults touch (the
+# demo's other dialogues have none: all their samples are ok)
 EXPECTED_SAMPLES = {
     "train/dia0_utt1": ("ok", ""),
     "train/dia0_utt3": ("ok", ""),
