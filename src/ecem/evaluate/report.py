@@ -15,7 +15,7 @@ import io
 import json
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,34 +69,20 @@ def array_png_uri(img: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def find_random_models(obj: Any, where: str, out: list[dict[str, str]]) -> None:
-    """Collect every `{..., "random_weights": true, ...}` record found in artifact metadata."""
+def metadata_records(obj: Any, where: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """Every mapping in an artifact's metadata tree, with its path (`source › key[0] › key`)."""
     if isinstance(obj, Mapping):
-        if obj.get("random_weights") is True:
-            name = next(
-                (str(obj[k]) for k in ("name_or_path", "model_id", "model", "name", "path") if obj.get(k)),
-                "unnamed model",
-            )
-            out.append({"where": where, "model": name})
+        yield where, obj
         for k, v in obj.items():
-            if k != "random_weights":
-                find_random_models(v, f"{where} › {k}", out)
+            yield from metadata_records(v, f"{where} › {k}")
     elif isinstance(obj, list):
         for i, v in enumerate(obj):
-            find_random_models(v, f"{where}[{i}]", out)
+            yield from metadata_records(v, f"{where}[{i}]")
 
 
-def find_stand_in_models(obj: Any, out: dict[str, str]) -> None:
-    """Collect every `{"model": ..., "stand_in_for": ...}` record (a real model used in place of the
-    paper's, from a bundled model's card) found in artifact metadata: model → what it replaces."""
-    if isinstance(obj, Mapping):
-        if obj.get("stand_in_for") and obj.get("model"):
-            out[str(obj["model"])] = str(obj["stand_in_for"])
-        for v in obj.values():
-            find_stand_in_models(v, out)
-    elif isinstance(obj, list):
-        for v in obj:
-            find_stand_in_models(v, out)
+def _model_name(record: Mapping[str, Any]) -> str:
+    return next((str(record[k]) for k in ("name_or_path", "model_id", "model", "name", "path") if record.get(k)),
+                "unnamed model")
 
 
 def banner_items(metadata_sources: Mapping[str, Any], metrics: Mapping[str, Mapping[str, Any]],
@@ -104,11 +90,12 @@ def banner_items(metadata_sources: Mapping[str, Any], metrics: Mapping[str, Mapp
     """What makes these numbers not paper results: the demo corpus, random-weight models and
     real stand-ins for the paper's models (from the artifacts' own metadata), stand-in or missing
     metrics."""
-    randoms: list[dict[str, str]] = []
-    stand_ins: dict[str, str] = {}
-    for where, meta in metadata_sources.items():
-        find_random_models(meta, where, randoms)
-        find_stand_in_models(meta, stand_ins)
+    records = [r for where, meta in metadata_sources.items() for r in metadata_records(meta, where)]
+    # random-weight models, and real models standing in for the paper's (a bundled model's card)
+    randoms = [{"where": where, "model": _model_name(rec)} for where, rec in records
+               if rec.get("random_weights") is True]
+    stand_ins = {str(rec["model"]): str(rec["stand_in_for"]) for _, rec in records
+                 if rec.get("stand_in_for") and rec.get("model")}
     if any(r["model"] != "unnamed model" for r in randoms):
         randoms = [r for r in randoms if r["model"] != "unnamed model"]
     items: list[dict[str, str]] = []

@@ -147,10 +147,11 @@ def run_train(experiment: str, examples_path: str, features_path: str | None, ll
     prompt_cfg = fame_cfg["prompt"]
     train_set = encode_table(train_rows, tokenizer, prompt_cfg, model.placeholder_id, videos, max_len, True)
     val_set = encode_table(val_rows, tokenizer, prompt_cfg, model.placeholder_id, videos, max_len, True)
-    train_video = [videos[e.sample_id] for e in train_set if e.n_video]
+    parts = [videos[e.sample_id] for e in train_set if e.n_video]
+    train_video = np.concatenate(parts) if parts else None  # the norms are measured on these
     scale: dict[str, Any] = {}
-    if train_video and fame_cfg["projector"]["init"] is None:
-        scale = model.match_embedding_scale(np.concatenate(train_video))
+    if train_video is not None and fame_cfg["projector"]["init"] is None:
+        scale = model.match_embedding_scale(train_video)
     inputs = describe_inputs({"examples": examples_path, "clip_features": features_path, "llm": llm_path,
                               "projector_init": fame_cfg["projector"]["init"]})
     fp = fingerprint({"experiment": experiment, "fame": fame_cfg, "train": train_cfg, "inputs": inputs,
@@ -171,8 +172,8 @@ def run_train(experiment: str, examples_path: str, features_path: str | None, ll
                 "dtype": str(next(model.llm.parameters()).dtype)},
         "projector": {"vision_dim": model.vision_dim, "embed_dim": model.embed_dim,
                       "init": fame_cfg["projector"]["init"] or "random",
-                      "scale": {**scale, "after_training": model.projection_norms(
-                          np.concatenate(train_video)) if train_video else None}},
+                      "scale": {**scale, "after_training": model.projection_norms(train_video)
+                                if train_video is not None else None}},
         "trainable_parameters": trainable, "n_trainable": n_trainable,
         "n_video_tokens": sorted({e.n_video for e in train_set}),
         "data": {"n_train": len(train_set), "n_val": len(val_set),
