@@ -3,13 +3,21 @@
 One Parquet row per sample (`results/features/clip.parquet`): ``tokens`` (float16, little-endian,
 C order, as bytes), ``shape`` `[T+N, D]`, ``n_frames_sampled``, ``padding``, with the encoder,
 layer, image size and :class:`TokenLayout` in the file's `ecem` schema metadata. The visual stage
-writes it (`ecem.features`), FAME-Net reads it (:func:`load_tokens`); neither needs the other.
+writes it (`ecem.features`), FAME-Net reads it; neither needs the other.
+
+Beside it, the same tokens as one `(samples, T+N, D)` float16 NumPy array in the Parquet file's row
+order (`clip.tokens.npy`, :func:`write_token_array`). Training and generation read that through
+:class:`TokenStore`, one sample at a time with a positioned read, so their memory does not grow
+with the dataset: at the paper's 356 × 1024 tokens, decoding every Parquet blob into arrays held
+4.1–4.4× the tokens' bytes for the whole run (16 GB for ECEM's train + val). :func:`load_tokens`
+(everything in memory) stays for small files and tests.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -130,33 +138,117 @@ def concat_features(parts: Sequence[str | Path], path: str | Path,
     return n
 
 
-def _decode_tokens(blob: bytes, shape: Sequence[int]) -> np.ndarray:
+def _decode_tokens(blob: Any, shape: Sequence[int]) -> np.ndarray:
     return np.frombuffer(blob, dtype=TOKEN_DTYPE).reshape(tuple(int(s) for s in shape)).copy()
 
 
 def load_tokens(path: str | Path, sample_ids: Iterable[str] | None = None) -> dict[str, np.ndarray]:
     """{sample_id: (T + N, D) float16 array} from a feature file or a directory of shard files.
 
-    With `sample_ids`, only those are read (a filter pushed into the Parquet scan); ids without
-    features are absent from the result (compare its keys to what you asked for).
+    With `sample_ids`, only those are decoded; ids without features are absent from the result
+    (compare its keys to what you asked for). Holds every token in memory: for training-sized
+    sets use :class:`TokenStore`.
     """
-    import pyarrow.compute as pc
-    import pyarrow.dataset as ds
-
-    dataset = ds.dataset(str(path), format="parquet")
-    flt = None
-    if sample_ids is not None:
-        ids = sorted(set(str(s) for s in sample_ids))
-        if not ids:
-            return {}
-        flt = pc.field("sample_id").isin(ids)
-    table = dataset.to_table(columns=["sample_id", "tokens", "shape"], filter=flt)
+    wanted = None if sample_ids is None else set(map(str, sample_ids))
+    path = Path(path)
+    files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
     out: dict[str, np.ndarray] = {}
-    for sid, blob, shape in zip(table.column("sample_id").to_pylist(),
-                                table.column("tokens").to_pylist(),
-                                table.column("shape").to_pylist()):
-        out[sid] = _decode_tokens(blob, shape)
+    for file in files:  # row group by row group: memory is the result plus one group
+        pf = pq.ParquetFile(file)
+        for g in range(pf.num_row_groups):
+            ids = pf.read_row_group(g, columns=["sample_id"]).column("sample_id").to_pylist()
+            keep = [i for i, sid in enumerate(ids) if wanted is None or sid in wanted]
+            if not keep:
+                continue
+            group = pf.read_row_group(g, columns=["tokens", "shape"])
+            blobs, shapes = group.column("tokens"), group.column("shape")
+            for i in keep:
+                out[ids[i]] = _decode_tokens(blobs[i].as_buffer(), shapes[i].as_py())
     return out
+
+
+def token_array_path(features_path: str | Path) -> Path:
+    """Where the array form of a feature file lives: `clip.parquet` → `clip.tokens.npy`."""
+    path = Path(features_path)
+    return path.with_name(f"{path.stem}.tokens.npy")
+
+
+def write_token_array(features_path: str | Path, out: str | Path | None = None) -> Path:
+    """Copy a feature file's tokens into one `(rows, T+N, D)` float16 .npy in row order, streamed
+    row group by row group (memory: one row group). Every row must have the same shape, which one
+    feature file's shared layout guarantees; returns the array's path."""
+    out = Path(out) if out is not None else token_array_path(features_path)
+    pf = pq.ParquetFile(features_path)
+    n = pf.metadata.num_rows
+    shapes = pq.read_table(features_path, columns=["shape"]).column("shape").to_pylist()
+    distinct = {tuple(s) for s in shapes}
+    if len(distinct) > 1:
+        raise ValueError(f"{features_path}: token shapes differ between rows: {sorted(distinct)[:3]}")
+    shape = distinct.pop() if distinct else (0, 0)
+    with atomic_path(out) as tmp:
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=TOKEN_DTYPE, shape=(n, *shape))
+        row = 0
+        for g in range(pf.num_row_groups):
+            blobs = pf.read_row_group(g, columns=["tokens"]).column("tokens")
+            for blob in blobs.chunks:
+                for i in range(len(blob)):
+                    array[row] = np.frombuffer(blob[i].as_buffer(), dtype=TOKEN_DTYPE).reshape(shape)
+                    row += 1
+        array.flush()
+        del array
+    return out
+
+
+class TokenStore(Mapping[str, np.ndarray]):
+    """{sample_id: (T + N, D) float16 array}, read from disk on each access.
+
+    Backed by a feature file's token array (:func:`token_array_path`): opening reads only the
+    Parquet `sample_id` column; `store[sid]` reads that sample's bytes with one `os.pread` into a
+    fresh array. Nothing is memory-mapped, so the process's resident memory holds only the samples
+    in use (the OS page cache may keep the file, but as reclaimable cache, not process memory).
+    With `sample_ids`, the store holds only those (ids without features are absent).
+    """
+
+    def __init__(self, features_path: str | Path, sample_ids: Iterable[str] | None = None):
+        self._fd: int | None = None
+        self.path = token_array_path(features_path)
+        ids = pq.read_table(features_path, columns=["sample_id"]).column("sample_id").to_pylist()
+        header = np.load(self.path, mmap_mode="r")  # the header only: no page is touched
+        shape, dtype, self._offset = header.shape, header.dtype, int(header.offset)
+        del header
+        if dtype != TOKEN_DTYPE or len(shape) != 3 or shape[0] != len(ids):
+            raise ValueError(f"{self.path}: a {shape} {dtype} array does not hold the {len(ids)} rows "
+                             f"of {features_path}; rerun the clip_features rule")
+        self.shape: tuple[int, int] = (int(shape[1]), int(shape[2]))  # every sample's (T+N, D)
+        self._row_bytes = self.shape[0] * self.shape[1] * TOKEN_DTYPE.itemsize
+        wanted = None if sample_ids is None else set(map(str, sample_ids))
+        self._rows = {sid: i for i, sid in enumerate(ids) if wanted is None or sid in wanted}
+
+    def __getitem__(self, sample_id: str) -> np.ndarray:
+        row = self._rows[sample_id]
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY)
+        data = os.pread(self._fd, self._row_bytes, self._offset + row * self._row_bytes)
+        if len(data) != self._row_bytes:
+            raise OSError(f"{self.path}: short read for {sample_id} (file truncated?)")
+        return np.frombuffer(data, dtype=TOKEN_DTYPE).reshape(self.shape)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __contains__(self, sample_id: object) -> bool:
+        return sample_id in self._rows
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __del__(self) -> None:
+        self.close()
 
 
 def read_settings(path: str | Path) -> dict[str, Any]:

@@ -114,3 +114,23 @@ def test_multi_gpu_launch_stops_when_the_job_sees_fewer_gpus() -> None:
 
     with pytest.raises(RuntimeError, match=r"train.num_gpus=2 .*resources gpu=2"):
         launch_train(2, experiment="never-started")
+
+
+def test_checkpoints_score_a_bounded_val_subset_and_the_pick_the_whole_set(llm_dir, tmp_path):
+    from ecem.fame.train import validation_subset
+
+    model, tok = syn.load_model(llm_dir)
+    ex, vids = syn.examples(tok, model.placeholder_id), syn.videos()
+    subset = validation_subset(ex, 3, seed=7)
+    assert len(subset) == 3 and subset == validation_subset(ex, 3, seed=7)  # the same at every check
+    assert [e.sample_id for e in subset] == sorted(e.sample_id for e in subset)  # val-set order kept
+    assert validation_subset(ex, None, 7) == ex and validation_subset(ex, 8, 7) == ex
+    cfg = {**syn.TRAIN_CFG, "epochs": 1, "save_steps": 1, "val_max_samples": 3}
+    result = train(model, ex[:4], ex[4:], vids, cfg, tmp_path / "ckpt", "fp", tok.pad_token_id)
+    assert result["n_val"] == 4 and result["n_val_per_checkpoint"] == 3 and len(result["evals"]) == 2
+    cpu = torch.device("cpu")
+    # checkpoints were scored on the 3-sample subset; the selected weights on all 4 val samples
+    assert result["best"]["full_val_loss"] == pytest.approx(evaluate_loss(model, ex[4:], vids, 2,
+                                                                          tok.pad_token_id, cpu))
+    assert result["best"]["val_loss"] == pytest.approx(
+        evaluate_loss(model, validation_subset(ex[4:], 3, 7), vids, 2, tok.pad_token_id, cpu))

@@ -6,6 +6,7 @@ from ecem.config import ConfigError, check_config
 from ecem.meld import MeldLayout
 from ecem.provenance import code_version
 from ecem.resources import gpus
+from ecem.tokens import token_array_path
 
 try:
     check_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config")
@@ -28,6 +29,7 @@ RENDER_SHARDS = range(config["dataset"]["render"]["shards"])
 RENDER_DIRS = [f"{ECEM}/render/shard-{k}" for k in RENDER_SHARDS]
 TRANSCRIPTS = f"{RESULTS}/transcripts.parquet"
 CLIP_FEATURES = f"{RESULTS}/features/clip.parquet"
+CLIP_TOKEN_ARRAY = str(token_array_path(CLIP_FEATURES))  # what FAME-Net reads
 FACES_TABLE = f"{RESULTS}/features/faces.parquet"
 FACE_SUMMARY = f"{RESULTS}/features/face_summary.parquet"
 STAGE_QUALITY = {  # each stage's data-quality summary, as the report names them

@@ -69,6 +69,7 @@ rule clip_features:
         clips=CLIPS,
     output:
         tokens=CLIP_FEATURES,
+        array=CLIP_TOKEN_ARRAY,
         quality=report(
             STAGE_QUALITY["clip_features"],
             caption="../report/quality.rst",

@@ -24,7 +24,7 @@ from ecem.chat import PromptFormat
 from ecem.meld import UTTERANCE_KEYS
 from ecem.model_refs import is_random_model, model_card
 from ecem.provenance import code_hashes, describe_inputs, fingerprint, package_versions, sha256_file
-from ecem.tokens import load_tokens
+from ecem.tokens import TokenStore
 
 log = logging.getLogger(__name__)
 STAGE = "fame"
@@ -32,6 +32,7 @@ PACKAGES = ("torch", "transformers", "accelerate", "tokenizers", "safetensors", 
 # The module whose import closure is the training code (named: under a launcher `__name__` may
 # be "__main__"); a checkpoint of other code is never resumed.
 CODE_ENTRY = "ecem.fame.stage"
+NORM_SAMPLES = 64  # samples whose tokens measure the projector's output scale
 
 
 def feature_sample_ids(features_path: str) -> set[str]:
@@ -39,14 +40,28 @@ def feature_sample_ids(features_path: str) -> set[str]:
     return set(pq.read_table(features_path, columns=["sample_id"]).column("sample_id").to_pylist())
 
 
-def load_videos(features_path: str | None, sample_ids: list[str]) -> dict[str, np.ndarray]:
+def load_videos(features_path: str | None, sample_ids: list[str]) -> Mapping[str, np.ndarray]:
+    """The samples' video tokens, read from disk as batches need them (memory flat in the number
+    of samples; see `ecem.tokens.TokenStore`)."""
     if features_path is None or not sample_ids:
         return {}
-    tokens = load_tokens(features_path, sample_ids)
+    tokens = TokenStore(features_path, sample_ids)
     missing = sorted(set(sample_ids) - set(tokens))
     if missing:
         raise KeyError(f"{features_path}: no CLIP tokens for {missing[:5]}")
     return tokens
+
+
+def norm_sample(videos: Mapping[str, np.ndarray], sample_ids: list[str], limit: int = NORM_SAMPLES) -> np.ndarray | None:
+    """The video tokens of at most `limit` of `sample_ids` (evenly spaced in sorted order),
+    stacked: what the projector's scale is measured on. Bounded, so measuring it costs the same
+    at any dataset size (the mean norm of 64 × T+N tokens is stable to well under 1%)."""
+    ids = sorted(s for s in set(sample_ids) if s in videos)
+    if not ids:
+        return None
+    if len(ids) > limit:
+        ids = [ids[int(i)] for i in np.linspace(0, len(ids) - 1, limit).round()]
+    return np.concatenate([videos[s] for s in ids])
 
 
 # ------------------------------------------------------------------ rule: fame_examples
@@ -81,9 +96,9 @@ def _vision_dim(videos: Mapping[str, np.ndarray], features_path: str | None) -> 
     if videos:
         return int(next(iter(videos.values())).shape[1])
     if features_path:  # a model without video examples still needs D for the projector's shape
-        first = sorted(feature_sample_ids(features_path))[:1]
-        if first:
-            return int(next(iter(load_tokens(features_path, first).values())).shape[1])
+        store = TokenStore(features_path)
+        if len(store):
+            return store.shape[1]
     return 1
 
 
@@ -98,12 +113,19 @@ def build_model(llm_path: str, fame_cfg: Mapping[str, Any], vision_dim: int,
     return model, tokenizer, trainable
 
 
+def video_token_counts(videos: Mapping[str, np.ndarray]) -> dict[str, int]:
+    """{sample_id: T+N}, without reading a token store's samples (they share one shape)."""
+    if isinstance(videos, TokenStore):
+        return dict.fromkeys(videos, videos.shape[0])
+    return {sid: int(v.shape[0]) for sid, v in videos.items()}
+
+
 def encode_table(examples: pd.DataFrame, tokenizer: Any, prompt_cfg: Mapping[str, Any], placeholder_id: int,
                  videos: Mapping[str, np.ndarray], max_length: int, with_answer: bool) -> list[Encoded]:
     fmt = PromptFormat.from_config(prompt_cfg)
+    counts = video_token_counts(videos)
     return [encode(tokenizer, r.sample_id, r.prompt, r.reference if with_answer else None, fmt,
-                   prompt_cfg["video_placeholder"], placeholder_id,
-                   int(videos[r.sample_id].shape[0]) if r.sample_id in videos else 0, max_length)
+                   prompt_cfg["video_placeholder"], placeholder_id, counts.get(r.sample_id, 0), max_length)
             for r in examples.itertuples(index=False)]
 
 
@@ -147,8 +169,7 @@ def run_train(experiment: str, examples_path: str, features_path: str | None, ll
     prompt_cfg = fame_cfg["prompt"]
     train_set = encode_table(train_rows, tokenizer, prompt_cfg, model.placeholder_id, videos, max_len, True)
     val_set = encode_table(val_rows, tokenizer, prompt_cfg, model.placeholder_id, videos, max_len, True)
-    parts = [videos[e.sample_id] for e in train_set if e.n_video]
-    train_video = np.concatenate(parts) if parts else None  # the norms are measured on these
+    train_video = norm_sample(videos, [e.sample_id for e in train_set if e.n_video])
     scale: dict[str, Any] = {}
     if train_video is not None and fame_cfg["projector"]["init"] is None:
         scale = model.match_embedding_scale(train_video)

@@ -80,6 +80,20 @@ def _make_scheduler(optimizer: torch.optim.Optimizer, name: str, warmup: int, to
     return get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=total)
 
 
+def validation_subset(val_set: Sequence[Encoded], limit: int | None, seed: int) -> list[Encoded]:
+    """The val examples scored at each checkpoint: all of them, or a seeded sample of `limit`
+    (the same at every checkpoint and after a resume; kept in val-set order).
+
+    Why bounded: checkpoints come every `save_steps` steps, so their number grows with the
+    training set; scoring the whole val set at each one made training cost train × val (84% of the
+    loop at 10% of ECEM). A fixed-size subset keeps each check constant, the loop linear."""
+    if limit is None or len(val_set) <= limit:
+        return list(val_set)
+    g = torch.Generator().manual_seed(seed * 7919 + 1)
+    keep = sorted(torch.randperm(len(val_set), generator=g)[:limit].tolist())
+    return [val_set[i] for i in keep]
+
+
 @torch.no_grad()
 def evaluate_loss(model: FameModel, examples: Sequence[Encoded], videos: Mapping[str, np.ndarray],
                   batch_size: int, pad_id: int, device: torch.device) -> float | None:
@@ -107,7 +121,9 @@ def train(model: FameModel, train_set: Sequence[Encoded], val_set: Sequence[Enco
     """Train `model`'s trainable parameters in place; return the history for the run card.
 
     On return the model holds the selected weights: the best `val` loss among checkpoints when
-    there is a `val` set, else the last step's. `splits` (sample_id → split), when given, is
+    there is a `val` set, else the last step's. Checkpoints are scored on at most
+    `cfg["val_max_samples"]` val examples (:func:`validation_subset`); when that is fewer than the
+    whole val set, the selected weights are scored once more on all of it (`best.full_val_loss`). `splits` (sample_id → split), when given, is
     checked: only `train` samples may be in `train_set`. `after_step(step)`, when given, runs after
     each optimizer step and its checkpoint (tests use it to stop at a known step).
     """
@@ -163,13 +179,15 @@ def train(model: FameModel, train_set: Sequence[Encoded], val_set: Sequence[Enco
     model, optimizer = accelerator.prepare(model, optimizer)
     unwrapped: FameModel = accelerator.unwrap_model(model)
     save_steps = int(cfg["save_steps"])
-    log.info("training: %d examples, %d val, %d process(es), %d steps (%d per epoch), warmup %d",
-             len(train_set), len(val_set), world, total, steps_per_epoch, warmup)
+    val_check = validation_subset(val_set, cfg.get("val_max_samples"), seed)
+    log.info("training: %d examples, %d val (%d scored per checkpoint), %d process(es), %d steps "
+             "(%d per epoch), warmup %d", len(train_set), len(val_set), len(val_check), world, total,
+             steps_per_epoch, warmup)
     started = time.time()
 
     def checkpoint() -> None:
         nonlocal best
-        val_loss = evaluate_loss(unwrapped, val_set, videos, bs, pad_id, device) if rank == 0 else None
+        val_loss = evaluate_loss(unwrapped, val_check, videos, bs, pad_id, device) if rank == 0 else None
         if val_loss is not None:
             evals.append({"step": step, "val_loss": val_loss})
             if best["val_loss"] is None or val_loss < best["val_loss"]:
@@ -221,10 +239,12 @@ def train(model: FameModel, train_set: Sequence[Encoded], val_set: Sequence[Enco
     if best["step"] is not None and rank == 0:
         unwrapped.load_trainable(ckpt_dir / "best.safetensors")
         selected = "best_val"
+        if len(val_check) < len(val_set):
+            best = {**best, "full_val_loss": evaluate_loss(unwrapped, val_set, videos, bs, pad_id, device)}
     return {"steps": step, "total_steps": total, "steps_per_epoch": steps_per_epoch, "warmup_steps": warmup,
             "world_size": world, "history": history, "evals": evals, "best": best, "selected": selected,
             "resumed_from": resumed_from, "seconds": round(time.time() - started, 3),
-            "n_train": len(train_set), "n_val": len(val_set), "is_main_process": rank == 0}
+            "n_train": len(train_set), "n_val": len(val_set), "n_val_per_checkpoint": len(val_check), "is_main_process": rank == 0}
 
 
 def _broadcast_path(accelerator: Any, path: Path | None) -> Path | None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ecem.tokens import token_array_path
+
 
 def uses_asr(experiment: Mapping[str, Any]) -> bool:
     return bool(experiment["text"]) and experiment["text_source"] != "meld"
@@ -25,7 +27,9 @@ def example_inputs(experiment: Mapping[str, Any], paths: Mapping[str, str]) -> d
 
 
 def features_input(experiment: Mapping[str, Any], features: str) -> list[str]:
-    return [features] if experiment["video"] else []
+    """The feature file and its token array (read lazily by training and generation), first the
+    file: the rules' scripts pass `input.features[0]`."""
+    return [features, str(token_array_path(features))] if experiment["video"] else []
 
 
 def text_policy_param(experiment: Mapping[str, Any], config: Mapping[str, Any]) -> Any:

@@ -16,7 +16,8 @@ from ecem.artifacts import read_table, write_json
 from ecem.features.encoder import VisionPatchEncoder
 from ecem.features.extract import ExtractStats, extract_tokens, feature_row
 from ecem.features.frames import plan_samples
-from ecem.tokens import PADDING_RULE, POOLING_RULE, STAGE, concat_features, read_settings, write_features
+from ecem.tokens import (PADDING_RULE, POOLING_RULE, STAGE, concat_features, read_settings, write_features,
+                         write_token_array)
 from ecem.sharding import dialogue_key, shard_of
 
 log = logging.getLogger(__name__)
@@ -120,13 +121,15 @@ def clip_quality(shard_stats: Sequence[Mapping[str, Any]], settings: Mapping[str
 
 
 def run_gather(token_parts: Sequence[str], stats_parts: Sequence[str], clips_path: str,
-               out_tokens: str, out_quality: str) -> None:
-    """Rule clip_features: shards → one clip.parquet + the stage's quality summary."""
+               out_tokens: str, out_array: str, out_quality: str) -> None:
+    """Rule clip_features: shards → one clip.parquet, its token array (what FAME-Net reads) and
+    the stage's quality summary."""
     settings = [read_settings(p) for p in token_parts]
     for p, s in zip(token_parts[1:], settings[1:]):
         if s != settings[0]:
             raise ValueError(f"{p} was extracted with other settings than {token_parts[0]}")
     n = concat_features(token_parts, out_tokens, settings[0])
+    write_token_array(out_tokens, out_array)
     stats = [json.loads(Path(p).read_text()) for p in stats_parts]
     n_clips = len(read_table(clips_path, columns=["sample_id"]))
     quality = clip_quality(stats, settings[0], n_clips)
