@@ -36,7 +36,7 @@ TINY = {"seed": 0, "vocab_size": 350, "hidden_size": 32, "intermediate_size": 64
 TRAIN_CFG = {"seed": 7, "epochs": 4, "max_steps": None, "per_device_batch_size": 2,
              "gradient_accumulation_steps": 1, "learning_rate": 5e-3, "weight_decay": 0.0, "adam_beta1": 0.9,
              "adam_beta2": 0.999, "adam_epsilon": 1e-8, "max_grad_norm": 1.0, "warmup_ratio": 0.03,
-             "lr_scheduler": "cosine", "max_length": 256, "save_steps": 3, "val_max_samples": None, "keep_checkpoints": 2,
+             "lr_scheduler": "cosine", "max_length": 256, "save_steps": 3, "evals_per_epoch": 100, "val_max_samples": None, "keep_checkpoints": 2,
              "log_steps": 1,
              "gradient_checkpointing": "auto", "num_gpus": 0, "mem_mb": 1000, "runtime": 5}
 

@@ -127,10 +127,31 @@ def test_checkpoints_score_a_bounded_val_subset_and_the_pick_the_whole_set(llm_d
     assert validation_subset(ex, None, 7) == ex and validation_subset(ex, 8, 7) == ex
     cfg = {**syn.TRAIN_CFG, "epochs": 1, "save_steps": 1, "val_max_samples": 3}
     result = train(model, ex[:4], ex[4:], vids, cfg, tmp_path / "ckpt", "fp", tok.pad_token_id)
-    assert result["n_val"] == 4 and result["n_val_per_checkpoint"] == 3 and len(result["evals"]) == 2
+    assert result["n_val"] == 4 and result["n_val_per_check"] == 3 and len(result["evals"]) == 2
     cpu = torch.device("cpu")
     # checkpoints were scored on the 3-sample subset; the selected weights on all 4 val samples
     assert result["best"]["full_val_loss"] == pytest.approx(evaluate_loss(model, ex[4:], vids, 2,
                                                                           tok.pad_token_id, cpu))
     assert result["best"]["val_loss"] == pytest.approx(
         evaluate_loss(model, validation_subset(ex[4:], 3, 7), vids, 2, tok.pad_token_id, cpu))
+
+
+def test_val_checks_per_epoch_are_bounded_and_fall_on_checkpoints():
+    from ecem.fame.train import eval_interval
+
+    assert eval_interval(4, 4, 2) == 4  # the demo: every checkpoint
+    assert eval_interval(500, 584, 2) == 500  # the paper config: every checkpoint
+    assert eval_interval(4, 40, 2) == 20 and eval_interval(4, 41, 2) == 24  # a multiple of save_steps
+    for steps_per_epoch in (10, 100, 1000, 10000):  # checks per epoch stay ≤ 2 at any size
+        assert steps_per_epoch / eval_interval(2, steps_per_epoch, 2) <= 2
+    assert eval_interval(3, 10, 100) == 3  # never more often than checkpoints
+
+
+def test_training_scores_val_at_most_evals_per_epoch(llm_dir, tmp_path):
+    model, tok = syn.load_model(llm_dir)
+    ex, vids = syn.examples(tok, model.placeholder_id), syn.videos()
+    cfg = {**syn.TRAIN_CFG, "epochs": 2, "per_device_batch_size": 1, "save_steps": 1, "evals_per_epoch": 2}
+    result = train(model, ex[:6], ex[6:], vids, cfg, tmp_path / "ckpt", "fp", tok.pad_token_id)
+    assert result["steps"] == 12 and result["eval_every_steps"] == 3
+    assert [e["step"] for e in result["evals"]] == [3, 6, 9, 12]
+    assert result["best"]["step"] in (3, 6, 9, 12)

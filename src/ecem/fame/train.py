@@ -80,13 +80,24 @@ def _make_scheduler(optimizer: torch.optim.Optimizer, name: str, warmup: int, to
     return get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=total)
 
 
-def validation_subset(val_set: Sequence[Encoded], limit: int | None, seed: int) -> list[Encoded]:
-    """The val examples scored at each checkpoint: all of them, or a seeded sample of `limit`
-    (the same at every checkpoint and after a resume; kept in val-set order).
+def eval_interval(save_steps: int, steps_per_epoch: int, evals_per_epoch: int) -> int:
+    """Optimizer steps between val checks: every checkpoint, but at most `evals_per_epoch` checks
+    per epoch (the interval is rounded up to a whole number of checkpoints, so checks fall on
+    checkpoints).
 
-    Why bounded: checkpoints come every `save_steps` steps, so their number grows with the
-    training set; scoring the whole val set at each one made training cost train × val (84% of the
-    loop at 10% of ECEM). A fixed-size subset keeps each check constant, the loop linear."""
+    Why: checkpoints come every `save_steps` steps, so their number grows with the training set;
+    scoring val at each one made training cost train × val (validation was 84% of the loop at 10%
+    of ECEM). With a fixed number of checks per epoch, each on a bounded subset
+    (:func:`validation_subset`), validation costs at most what one epoch's checks cost, and the
+    loop is linear in the data."""
+    per_epoch = math.ceil(steps_per_epoch / max(evals_per_epoch, 1))
+    return save_steps * max(1, math.ceil(per_epoch / save_steps))
+
+
+def validation_subset(val_set: Sequence[Encoded], limit: int | None, seed: int) -> list[Encoded]:
+    """The val examples scored at each check: all of them, or a seeded sample of `limit` (the
+    same at every check and after a resume; kept in val-set order), so one check costs the same
+    at any dataset size."""
     if limit is None or len(val_set) <= limit:
         return list(val_set)
     g = torch.Generator().manual_seed(seed * 7919 + 1)
@@ -121,9 +132,11 @@ def train(model: FameModel, train_set: Sequence[Encoded], val_set: Sequence[Enco
     """Train `model`'s trainable parameters in place; return the history for the run card.
 
     On return the model holds the selected weights: the best `val` loss among checkpoints when
-    there is a `val` set, else the last step's. Checkpoints are scored on at most
-    `cfg["val_max_samples"]` val examples (:func:`validation_subset`); when that is fewer than the
-    whole val set, the selected weights are scored once more on all of it (`best.full_val_loss`). `splits` (sample_id → split), when given, is
+    there is a `val` set, else the last step's. A checkpoint is taken every `save_steps` steps
+    (what a rerun resumes from); val is scored at checkpoints, at most `evals_per_epoch` times an
+    epoch (:func:`eval_interval`) and at the last step, on at most `val_max_samples` examples
+    (:func:`validation_subset`); when that is fewer than the whole val set, the selected weights
+    are scored once more on all of it (`best.full_val_loss`). `splits` (sample_id → split), when given, is
     checked: only `train` samples may be in `train_set`. `after_step(step)`, when given, runs after
     each optimizer step and its checkpoint (tests use it to stop at a known step).
     """
@@ -179,15 +192,17 @@ def train(model: FameModel, train_set: Sequence[Encoded], val_set: Sequence[Enco
     model, optimizer = accelerator.prepare(model, optimizer)
     unwrapped: FameModel = accelerator.unwrap_model(model)
     save_steps = int(cfg["save_steps"])
+    check_every = eval_interval(save_steps, steps_per_epoch, int(cfg.get("evals_per_epoch") or steps_per_epoch))
     val_check = validation_subset(val_set, cfg.get("val_max_samples"), seed)
-    log.info("training: %d examples, %d val (%d scored per checkpoint), %d process(es), %d steps "
-             "(%d per epoch), warmup %d", len(train_set), len(val_set), len(val_check), world, total,
-             steps_per_epoch, warmup)
+    log.info("training: %d examples, %d val (%d scored every %d steps), %d process(es), %d steps "
+             "(%d per epoch), checkpoint every %d, warmup %d", len(train_set), len(val_set), len(val_check),
+             check_every, world, total, steps_per_epoch, save_steps, warmup)
     started = time.time()
 
     def checkpoint() -> None:
         nonlocal best
-        val_loss = evaluate_loss(unwrapped, val_check, videos, bs, pad_id, device) if rank == 0 else None
+        scored = rank == 0 and (step % check_every == 0 or step == total)
+        val_loss = evaluate_loss(unwrapped, val_check, videos, bs, pad_id, device) if scored else None
         if val_loss is not None:
             evals.append({"step": step, "val_loss": val_loss})
             if best["val_loss"] is None or val_loss < best["val_loss"]:
@@ -244,7 +259,8 @@ def train(model: FameModel, train_set: Sequence[Encoded], val_set: Sequence[Enco
     return {"steps": step, "total_steps": total, "steps_per_epoch": steps_per_epoch, "warmup_steps": warmup,
             "world_size": world, "history": history, "evals": evals, "best": best, "selected": selected,
             "resumed_from": resumed_from, "seconds": round(time.time() - started, 3),
-            "n_train": len(train_set), "n_val": len(val_set), "n_val_per_checkpoint": len(val_check), "is_main_process": rank == 0}
+            "n_train": len(train_set), "n_val": len(val_set), "n_val_per_check": len(val_check),
+            "eval_every_steps": check_every, "is_main_process": rank == 0}
 
 
 def _broadcast_path(accelerator: Any, path: Path | None) -> Path | None:
