@@ -28,6 +28,7 @@ import yaml
 from tqdm import tqdm
 
 from ecem.artifacts import write_json
+from ecem.corpus.rehearsal import rehearsal_script, script_summary
 from ecem.corpus.scene import FacePlan, face_box, render_frame
 from ecem.corpus.speech import synthesize
 from ecem.media import run_ffmpeg
@@ -167,8 +168,14 @@ def build_demo_corpus(layout: MeldLayout, annotations_path: str | Path, truth_pa
                       script: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write MELD.Raw (CSVs + clips) at `layout`, the ECEM JSON and the truth record.
 
-    Returns the truth record. `settings` is the config's `demo` section.
+    Returns the truth record. `settings` is the config's `demo` section; with
+    `rehearsal.samples` set there, the script is a MELD-shaped one of that many annotations
+    (`ecem.corpus.rehearsal`) instead of the packaged demo script.
     """
+    rehearsal = settings.get("rehearsal") or {}
+    if script is None and rehearsal.get("samples"):
+        script = rehearsal_script(int(rehearsal["samples"]), int(rehearsal.get("seed", 0)))
+        log.info("rehearsal script: %s", script_summary(script))
     script = script or load_script()
     fps = Fraction(str(settings["fps"])).limit_denominator(1001)
     clips = [c for i, d in enumerate(script["dialogues"]) for c in plan_dialogue(d, settings, i)]

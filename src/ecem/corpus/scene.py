@@ -18,6 +18,9 @@ import numpy as np
 # The astronaut photograph (scikit-image) and the face box MTCNN finds in it, in its pixels.
 _FACE_CROP = (150, 30, 300, 210)  # x0, y0, x1, y1 of the sprite cut from the photograph
 _FACE_IN_PHOTO = (181.0, 62.0, 268.0, 172.0)
+# Face scales are relative to a frame of this height (the demo's); smaller frames (the rehearsal's
+# 160×120) get proportionally smaller faces, so the faces fit and the scene keeps its layout.
+_REFERENCE_HEIGHT = 240
 
 # Real photographs without faces, used as per-utterance backgrounds (all ship with scikit-image).
 _BACKGROUNDS = ("coffee", "rocket", "hubble_deep_field", "immunohistochemistry", "colorwheel",
@@ -63,11 +66,12 @@ def _triangle(t: float, period: float) -> float:
 def face_geometry(plan: FacePlan, frame_idx: int, width: int, height: int) -> tuple[int, int, int, int]:
     """Sprite placement (x, y, w, h) of a planted face at a global frame index."""
     sprite_h, sprite_w = _face_sprite().shape[:2]
-    scale = plan.scale * (1.0 + 0.08 * np.sin(frame_idx / 9.0))
+    size = plan.scale * height / _REFERENCE_HEIGHT
+    scale = size * (1.0 + 0.08 * np.sin(frame_idx / 9.0))
     w, h = int(round(sprite_w * scale)), int(round(sprite_h * scale))
     # The bounce period comes from the largest sprite width, not the oscillating one: a period
     # that changed with the scale would make the face jump at large frame indices.
-    largest_w = int(round(sprite_w * plan.scale * 1.08))
+    largest_w = int(round(sprite_w * size * 1.08))
     travel = max(width - largest_w, 1)
     period = 2.0 * travel / plan.speed_px
     x = int(round(_triangle(frame_idx + plan.x_phase * period, period) * travel))

@@ -1,0 +1,50 @@
+"""config/rehearsal.yaml: a MELD-shaped corpus of the asked size that the dataset stage rebuilds
+exactly (every annotation resolved, every planted overlap found), and a full plan at any size."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ecem.artifacts import read_table
+from tests.helpers import REPO, planned_jobs, run_snakemake
+
+pytestmark = pytest.mark.integration
+
+REHEARSAL = str(REPO / "config" / "rehearsal.yaml")
+
+
+def _size_file(work: Path, samples: int) -> str:
+    path = work / "size.yaml"
+    path.write_text(yaml.safe_dump({"demo": {"rehearsal": {"samples": samples, "seed": 5}}}))
+    return str(path)
+
+
+def test_rehearsal_dataset_is_rebuilt_exactly(tmp_path: Path) -> None:
+    size = _size_file(tmp_path, 24)
+    run_snakemake(tmp_path, "results/ecem/quality.json", "--configfile", REHEARSAL, size)
+    annotations = read_table(tmp_path / "results/ecem/annotations.parquet")
+    quarantine = read_table(tmp_path / "results/ecem/quarantine.parquet")
+    assert len(annotations) == 24 and len(quarantine) == 0  # every generated annotation resolves
+    assert set(annotations["split"]) <= {"train", "val", "test"}
+    truth = json.loads((tmp_path / "resources/demo/truth.json").read_text())
+    assert (truth["width"], truth["height"]) == (160, 120)
+    planted = {(c["split"], c["dialogue_id"], c["utterance_id"]): c["overlap_with_previous"] for c in truth["clips"]}
+    segments = read_table(tmp_path / "results/ecem/segments.parquet")
+    assert len(segments) == len(planted) and (segments["status"] == "ok").all()
+    for row in segments.itertuples():
+        assert row.overlap_frames == planted[(row.meld_split, row.dialogue_id, row.utterance_id)], row
+    assert segments["overlap_frames"].sum() > 0
+    clips = read_table(tmp_path / "results/ecem/clips.parquet")
+    assert (clips["status"] == "ok").all() and len(clips) == 24
+
+
+def test_rehearsal_plans_every_stage_at_a_larger_size(tmp_path: Path) -> None:
+    jobs = planned_jobs(tmp_path, "--configfile", REHEARSAL, _size_file(tmp_path, 3000))
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    assert jobs["demo_corpus"] == 1 and jobs["render_clips"] == 4 and jobs["faces_shard"] == 4
+    assert jobs["fame_train"] == len(config["experiments"]) and jobs["tiny_llm"] == 1
+    assert jobs["evaluate_report"] == 1
