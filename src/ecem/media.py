@@ -1,7 +1,9 @@
 """Video/audio primitives shared by every stage: the ffmpeg binary, probing, frame decoding.
 
 ffmpeg comes from the `imageio-ffmpeg` wheel (no system install needed); probing and decoding
-use PyAV, which links its own FFmpeg libraries. Both are real FFmpeg.
+use PyAV, which links its own FFmpeg libraries. Both are real FFmpeg. Every reader opens clips
+through :func:`open_media`, so a prefix clip may be an mp4 or an ffconcat playlist of its
+segments (see :mod:`ecem.playlist`) and decodes to the same frames either way.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from pathlib import Path
 
 import av
 import numpy as np
+
+from ecem.playlist import is_playlist, playlist_entries
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,21 @@ def run_ffmpeg(args: Sequence[str], input_bytes: bytes | None = None) -> None:
     if proc.returncode != 0:
         tail = proc.stderr.decode(errors="replace").strip().splitlines()[-5:]
         raise FFmpegError(f"ffmpeg failed ({proc.returncode}): {' | '.join(tail)}")
+
+
+def open_media(path: str | Path) -> av.container.InputContainer:
+    """Open a clip or a prefix-clip playlist with PyAV (use as a context manager).
+
+    A playlist is opened with the concat demuxer and ``safe=0`` (its entries climb to the
+    segments folder with ``..``, which safe mode refuses) after :func:`playlist_entries` has
+    checked it names only relative files; a missing entry raises FileNotFoundError.
+    """
+    if not is_playlist(path):
+        return av.open(str(path))
+    for entry in playlist_entries(path):
+        if not entry.is_file():
+            raise FileNotFoundError(f"{path}: segment {entry} not found")
+    return av.open(str(path), format="concat", options={"safe": "0"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +101,7 @@ def probe_clip(path: str | Path, silence_dbfs: float = -60.0) -> ClipProbe:
     if path.stat().st_size == 0:
         return ClipProbe("corrupt", "file is empty")
     try:
-        with av.open(str(path)) as container:
+        with open_media(path) as container:
             if not container.streams.video:
                 return ClipProbe("corrupt", "no video stream")
             vstream = container.streams.video[0]
@@ -94,11 +113,11 @@ def probe_clip(path: str | Path, silence_dbfs: float = -60.0) -> ClipProbe:
             # A cut-off file whose index sits at the front (faststart) lists frames it lacks.
             return ClipProbe("corrupt", f"truncated: {n_frames} of the {indexed} frames its index "
                                         f"lists are in the file")
-        with av.open(str(path)) as container:
+        with open_media(path) as container:
             next(container.decode(video=0))  # raises if no frame decodes
         has_audio = False
         peak = float("-inf")
-        with av.open(str(path)) as container:
+        with open_media(path) as container:
             if container.streams.audio:
                 has_audio = True
                 peak = _peak_dbfs(container)
@@ -136,7 +155,7 @@ def iter_frames(
     last = max(wanted) if wanted else None
     if wanted is not None and last is None:
         return
-    with av.open(str(path)) as container:
+    with open_media(path) as container:
         stream = container.streams.video[0]
         if threaded is None:
             threaded = stream.codec_context.width * stream.codec_context.height >= THREADED_DECODE_MIN_PIXELS
