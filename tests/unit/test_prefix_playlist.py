@@ -71,6 +71,7 @@ def test_playlist_clips_decode_to_the_frames_of_the_concatenated_mp4(rendered):
         assert pl.audio_peak_dbfs == pytest.approx(mp.audio_peak_dbfs, abs=0.5)
         idx = [0, LENGTHS[0] - 1, LENGTHS[0], clip["n_frames"] - 1]  # across a boundary
         assert np.array_equal(read_frames(clip["clip_path"], idx), read_frames(mp4, idx))
+        assert np.array_equal(read_frames(clip["clip_path"], idx), np.stack([got[i][1] for i in idx]))
         assert np.array_equal(decode_frames(clip["clip_path"], idx), read_frames(mp4, idx))
 
 
