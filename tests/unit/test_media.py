@@ -64,3 +64,26 @@ def test_read_frames_returns_requested_order_and_size(tmp_path):
 def test_run_ffmpeg_reports_stderr(tmp_path):
     with pytest.raises(FFmpegError, match="ffmpeg failed"):
         run_ffmpeg(["-i", str(tmp_path / "missing.mp4"), str(tmp_path / "out.mp4")])
+
+
+@pytest.mark.parametrize("threaded", [True, False])
+def test_sparse_reads_skip_unwanted_nonref_frames_yet_return_identical_frames(tmp_path, threaded):
+    import av
+
+    from ecem.media import display_order
+
+    # x264's default B-frames, as MELD's clips have: some frames are never referenced.
+    clip = tmp_path / "b.mp4"
+    run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=24000/1001:duration=3",
+                "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", str(clip)])
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "NONE"
+        full = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(stream)])
+    with av.open(str(clip)) as container:
+        container.streams.video[0].codec_context.skip_frame = "NONREF"
+        n_ref = sum(1 for _ in container.decode(video=0))
+    assert n_ref < len(full)  # the clip has frames to skip
+    assert sorted(display_order(clip).values()) == list(range(len(full)))
+    for idx in ([*range(0, len(full), 6)], [len(full) - 1], [1, 2, 3], [*range(len(full))]):
+        assert np.array_equal(read_frames(clip, idx, threaded=threaded), full[idx])

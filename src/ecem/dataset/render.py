@@ -4,7 +4,10 @@ Each usable utterance clip of a dialogue is encoded once as a *segment*: the cli
 frames it repeats from the previous usable clip (see `ecem.dataset.dedup`). The clip of sample
 U_n is then the concatenation of segments U_0..U_n, assembled by ffmpeg's concat demuxer with
 stream copy (no re-encoding), so the encoding work grows with the number of utterances, not
-with the sum of prefix lengths. All segments of a dialogue share codec, size, frame rate and
+with the sum of prefix lengths. With ``render.prefix_clips: playlist`` the prefix clip is instead
+an ffconcat list of those segments (:mod:`ecem.playlist`): the same packets reach the decoder, so
+readers get identical frames, and disk stays linear too (a stream-copied mp4 repeats every earlier
+segment's bytes). All segments of a dialogue share codec, size, frame rate and
 audio format, which stream-copy concatenation requires. A bad clip (missing, corrupt, or one
 whose segment fails to encode) is skipped as context and quarantines the samples that target it.
 """
@@ -28,6 +31,7 @@ from ecem.dataset.dedup import Overlap, csv_overlap_frames, refine_overlap
 from ecem.dataset.probe import USABLE_STATUSES
 from ecem.media import FFmpegError, probe_clip, read_frames, run_ffmpeg
 from ecem.meld import UTTERANCE_KEYS
+from ecem.playlist import PLAYLIST_SUFFIX, write_playlist
 from ecem.sharding import dialogue_key, shard_of
 
 log = logging.getLogger(__name__)
@@ -120,6 +124,14 @@ def concat_segments(paths: list[Path], dst: Path) -> None:
         listing.unlink()
 
 
+def prefix_clip_mode(render: dict[str, Any]) -> str:
+    """`files` (stream-copied mp4 per sample) or `playlist` (ffconcat list per sample)."""
+    mode = str(render.get("prefix_clips", "files"))
+    if mode not in ("files", "playlist"):
+        raise ValueError(f"dataset.render.prefix_clips must be files | playlist, not {mode!r}")
+    return mode
+
+
 def _gray_frames(row: dict[str, Any], count: int, from_end: bool, size: tuple[int, int]) -> np.ndarray:
     """The first or last `count` frames of a clip, in gray at the dialogue's common `size` (MELD
     mixes resolutions), for the overlap check."""
@@ -158,6 +170,7 @@ def render_dialogue(
     clip_dir.mkdir(parents=True, exist_ok=True)
     usable = utterances[utterances["status"].isin(USABLE_STATUSES)]
     size, out_fps = dialogue_format(usable)
+    playlist = prefix_clip_mode(render) == "playlist"
 
     segments: list[_Segment] = []
     failed: dict[int, tuple[str, str]] = {  # utterance id → (reason, detail)
@@ -216,8 +229,12 @@ def render_dialogue(
                           "fps": float("nan"), "duration_s": float("nan"), "frames_removed": 0,
                           "clip_path": None})
             continue
-        clip_path = clip_dir / f"dia{dia}_utt{target}.mp4"
-        concat_segments([s.path for s in parts], clip_path)
+        if playlist:
+            clip_path = clip_dir / f"dia{dia}_utt{target}{PLAYLIST_SUFFIX}"
+            write_playlist([s.path for s in parts], clip_path)
+        else:
+            clip_path = clip_dir / f"dia{dia}_utt{target}.mp4"
+            concat_segments([s.path for s in parts], clip_path)
         n_frames = sum(s.n_frames for s in parts)
         fps = out_fps
         clips.append({

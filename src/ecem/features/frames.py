@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ecem.playlist import is_playlist
+
 
 def uniform_frame_indices(n_frames: int, num_frames: int) -> list[int]:
     """Video-ChatGPT's uniform sampling of `min(n_frames, num_frames)` frame indices.
@@ -109,9 +111,10 @@ def decode_frames(path: str, indices: Sequence[int], decoder: str = "pyav",
     """Decode the frames `indices` (sorted, distinct) of `path` as uint8 (k, H, W, 3).
 
     `threaded`: PyAV's codec threading, as in :func:`ecem.media.iter_frames` (decord always
-    decodes on one thread).
+    decodes on one thread). A prefix-clip playlist is always decoded by PyAV: decord cannot pass
+    the concat demuxer the options a playlist needs (the frames are the same either way).
     """
-    if decoder == "pyav":
+    if decoder == "pyav" or is_playlist(path):
         from ecem.media import read_frames
 
         return read_frames(path, list(indices), threaded=threaded)
