@@ -134,16 +134,19 @@ def config_problems(config: Mapping[str, Any]) -> list[str]:
                 problems.append(error)
         elif (error := model_refs.missing_path_error(key, ref)) is not None:
             problems.append(error)
-    only_projector = all(str(p).startswith("projector") for p in config["fame"]["trainable"])
+    trainable = [str(p) for p in config["fame"]["trainable"]]
+    only_projectors = all(p.startswith(("projector", "audio_projector")) for p in trainable)
+    audio_trains = any(p.startswith("audio_projector") for p in trainable)
     for name, exp in config["experiments"].items():
-        if not (exp["video"] or exp["text"] or exp["face"]):
-            problems.append(f"config key 'experiments.{name}': no input modality (video, text and "
-                            f"face are all false)")
-        elif not exp["video"] and only_projector:
+        audio = bool(exp.get("audio", False))
+        if not (exp["video"] or exp["text"] or exp["face"] or audio):
+            problems.append(f"config key 'experiments.{name}': no input modality (video, text, "
+                            f"face and audio are all false)")
+        elif not exp["video"] and not (audio and audio_trains) and only_projectors:
             problems.append(f"config key 'experiments.{name}': video is false, so the trainable "
-                            f"part (fame.trainable = {list(config['fame']['trainable'])}, the video "
-                            f"projector) would get no gradient; use video: true, or add trainable "
-                            f"LLM parameters")
+                            f"part (fame.trainable = {trainable}, the projectors) would get no "
+                            f"gradient; use video: true, audio: true with 'audio_projector.*' "
+                            f"trainable, or add trainable LLM parameters")
     return problems
 
 

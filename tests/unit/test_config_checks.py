@@ -115,3 +115,14 @@ def test_experiments_with_nothing_to_train_are_rejected(cfg, modalities, match):
     if modalities["text"]:  # trainable LLM parameters make a text-only experiment trainable
         cfg["fame"]["trainable"] = ["projector.*", "llm.lm_head.*"]
         check_config(cfg, SCHEMAS)
+
+
+def test_an_audio_experiment_without_video_trains_its_audio_projector(cfg):
+    cfg["experiments"]["T+E+A"] = {**cfg["experiments"]["V+T+E"], "video": False, "audio": True}
+    check_config(cfg, SCHEMAS)  # "audio_projector.*" is trainable in the demo config
+    cfg["fame"]["trainable"] = ["projector.*"]
+    with pytest.raises(ConfigError, match="'experiments.T\\+E\\+A'.*would get no gradient"):
+        check_config(cfg, SCHEMAS)
+    cfg["experiments"]["T+E+A"]["audio"] = "yes"
+    with pytest.raises(ConfigError, match="audio"):
+        check_config(cfg, SCHEMAS)

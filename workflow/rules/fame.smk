@@ -39,7 +39,10 @@ if model_refs.is_random(FAME["llm"]):
         params:
             fame={
                 "tiny_llm": FAME["tiny_llm"],
-                "prompt": {"video_placeholder": FAME["prompt"]["video_placeholder"]},
+                "prompt": {
+                    k: FAME["prompt"][k]
+                    for k in ("video_placeholder", "audio_placeholder")
+                },
             },
         script:
             "../scripts/fame_tiny_llm.py"
@@ -56,6 +59,7 @@ rule fame_examples:
                     "clips": CLIPS,
                     "utterances": UTTERANCES,
                     "features": CLIP_FEATURES,
+                    "audio": AUDIO_FEATURES,
                     "faces": FACE_SUMMARY,
                     "transcripts": TRANSCRIPTS,
                 },
@@ -89,6 +93,7 @@ rule fame_train:
         features=fame_wf.by_experiment(
             EXPERIMENTS, fame_wf.features_input, CLIP_FEATURES
         ),
+        audio=fame_wf.by_experiment(EXPERIMENTS, fame_wf.audio_input, AUDIO_FEATURES),
         llm=FAME_LLM_INPUT,
     output:
         model=f"{RUNS}/{{experiment}}/model.safetensors",
@@ -120,6 +125,7 @@ rule fame_generate:
         features=fame_wf.by_experiment(
             EXPERIMENTS, fame_wf.features_input, CLIP_FEATURES
         ),
+        audio=fame_wf.by_experiment(EXPERIMENTS, fame_wf.audio_input, AUDIO_FEATURES),
         llm=FAME_LLM_INPUT,
         model=rules.fame_train.output.model,
     output:

@@ -7,4 +7,4 @@ sm = snakemake  # noqa: F821 (injected by Snakemake)
 with rule_logging(sm):
     run_generate(sm.wildcards.experiment, sm.input.examples, (list(sm.input.features) or [None])[0],
                  sm.params.fame["llm"], sm.input.model, sm.params.fame, sm.params.generate,
-                 sm.params.max_length, sm.output[0], sm.threads)
+                 sm.params.max_length, sm.output[0], sm.threads, (list(sm.input.audio) or [None])[0])

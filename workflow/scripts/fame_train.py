@@ -10,4 +10,4 @@ with rule_logging(sm):
                  llm_path=sm.params.fame["llm"], fame_cfg=dict(sm.params.fame),
                  train_cfg=dict(sm.params.train),
                  out_model=sm.output.model, out_card=sm.output.card, ckpt_dir=sm.params.ckpt_dir,
-                 threads=sm.threads)
+                 threads=sm.threads, audio_path=(list(sm.input.audio) or [None])[0])

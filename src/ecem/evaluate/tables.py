@@ -52,11 +52,17 @@ def modalities_of(card: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return None
 
 
+#: Modality letters in the tables, in label order: the paper's V, T, E, then this project's audio.
+MODALITY_FLAGS = (("V", "video"), ("T", "text"), ("E", "face"), ("A", "audio"))
+
+
 def modality_label(mod: Mapping[str, Any]) -> str:
-    parts = [
-        p for p, flag in (("V", mod.get("video")), ("T", mod.get("text")), ("E", mod.get("face"))) if flag
-    ]
-    return "+".join(parts) or "none"
+    return "+".join(p for p, key in MODALITY_FLAGS if mod.get(key)) or "none"
+
+
+def modality_columns(mod: Mapping[str, Any]) -> dict[str, str]:
+    """One ✓/– column per modality (Table 3's V, T, E and A columns)."""
+    return {letter: "✓" if mod.get(key) else "–" for letter, key in MODALITY_FLAGS}
 
 
 def fmt(value: float | None, digits: int = 4) -> str:
@@ -133,7 +139,7 @@ def to_markdown(df: pd.DataFrame, title: str, notes: Sequence[str] = ()) -> str:
 TABLE_NAMES = ("table2", "table3", "table4", "paired")
 TABLE_TITLES = {
     "table2": "Table 2: all runs (value [95% CI])",
-    "table3": "Table 3: ablations by modality (V video, T text, E facial emotion)",
+    "table3": "Table 3: ablations by modality (V video, T text, E facial emotion, A audio)",
     "table4": "Table 4: text source (MELD text vs. WhisperX transcripts)",
     "paired": "Paired bootstrap: run − reference on common samples",
 }
@@ -157,11 +163,16 @@ def build_tables(
         }
         for k in ablation
     }
+    # the paper's rows in its order, then the audio ablations after the rows they extend
     order = {"V": 0, "V+E": 1, "V+T": 2, "V+T+E": 3}
-    ablation = dict(
-        sorted(ablation.items(), key=lambda kv: (order.get(labels[kv[0]]["modalities"], 9), kv[0]))
-    )
-    numeric["table3"] = metric_rows(ablation, labels)
+
+    def rank(kv: tuple[str, Any]) -> tuple[int, int, str]:
+        audio = bool(mods[kv[0]].get("audio"))
+        base = modality_label({**mods[kv[0]], "audio": False})
+        return (audio, order.get(base, 9), kv[0])
+
+    ablation = dict(sorted(ablation.items(), key=rank))
+    numeric["table3"] = metric_rows(ablation, {k: {**modality_columns(mods[k]), **labels[k]} for k in ablation})
     text_runs = {k: v for k, v in ablation.items() if mods[k].get("text")}
     text_runs = dict(
         sorted(

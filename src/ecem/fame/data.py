@@ -1,7 +1,8 @@
 """Tokenisation and batching: prompt + answer → ids with the answer-only loss mask.
 
 The prompt's single video placeholder becomes one placeholder id per video token (T+N of them),
-so `FameModel.splice` can write the projected tokens in place. Labels are -100 everywhere except
+and its audio placeholder, when the experiment hears audio, one id per audio token (A), so
+`FameModel.splice` can write the projected tokens in place. Labels are -100 everywhere except
 the answer tokens and the end-of-sequence (chat models: end-of-turn) token that closes it: the
 loss covers the answer only (`ecem.chat.PromptFormat` says which tokens those are).
 """
@@ -25,32 +26,65 @@ class Encoded:
     input_ids: list[int]
     labels: list[int]  # IGNORE on prompt positions; empty when encoded for generation
     n_video: int
+    n_audio: int = 0
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A modality's placeholder: its text in the prompt, its token id, and how many tokens it
+    stands for in this sample (0: the prompt must not contain it)."""
+
+    text: str
+    token_id: int
+    count: int
+
+
+def _expand(ids: list[int], slot: Slot, sample_id: str, prompt: str) -> list[int]:
+    n_slots = prompt.count(slot.text)
+    if n_slots > 1 or (n_slots == 0) != (slot.count == 0):
+        raise ValueError(f"{sample_id}: prompt has {n_slots} {slot.text} placeholders for {slot.count} tokens")
+    if not n_slots:
+        return ids
+    at = ids.index(slot.token_id)
+    return ids[:at] + [slot.token_id] * slot.count + ids[at + 1:]
 
 
 def encode(tokenizer, sample_id: str, prompt: str, answer: str | None, fmt: PromptFormat,
-           placeholder: str, placeholder_id: int, n_video: int, max_length: int) -> Encoded:
+           placeholder: str, placeholder_id: int, n_video: int, max_length: int,
+           audio: Slot | None = None) -> Encoded:
     """Ids for the user message `prompt` rendered by `fmt` (+ `answer` and its end token when
     given). The answer is cut to fit `max_length`; a prompt that alone does not fit is an error
-    naming the sample."""
-    n_slots = prompt.count(placeholder)
-    if n_slots > 1 or (n_slots == 0 and n_video > 0) or (n_slots == 1 and n_video == 0):
-        raise ValueError(f"{sample_id}: prompt has {n_slots} video placeholders for {n_video} video tokens")
-    ids = fmt.prompt_ids(tokenizer, prompt)
-    if n_slots:
-        at = ids.index(placeholder_id)
-        ids = ids[:at] + [placeholder_id] * n_video + ids[at + 1:]
+    naming the sample. `audio`, when the experiment hears audio, is its placeholder and count."""
+    ids = _expand(fmt.prompt_ids(tokenizer, prompt), Slot(placeholder, placeholder_id, n_video), sample_id, prompt)
+    n_audio = 0
+    if audio is not None:
+        ids, n_audio = _expand(ids, audio, sample_id, prompt), audio.count
     if len(ids) >= max_length:
-        raise ValueError(f"{sample_id}: prompt is {len(ids)} tokens (with {n_video} video tokens), "
-                         f"max_length is {max_length}")
+        raise ValueError(f"{sample_id}: prompt is {len(ids)} tokens (with {n_video} video and {n_audio} audio "
+                         f"tokens), max_length is {max_length}")
     if answer is None:
-        return Encoded(sample_id, ids, [], n_video)
+        return Encoded(sample_id, ids, [], n_video, n_audio)
     answer_ids = fmt.answer_ids(tokenizer, prompt, answer)[: max_length - len(ids)]
-    return Encoded(sample_id, ids + answer_ids, [IGNORE] * len(ids) + answer_ids, n_video)
+    return Encoded(sample_id, ids + answer_ids, [IGNORE] * len(ids) + answer_ids, n_video, n_audio)
+
+
+def _stack(batch: Sequence[Encoded], tokens: Mapping[str, np.ndarray] | None, modality: str) -> torch.Tensor | None:
+    """The batch's `modality` tokens (its samples' in order) as one float32 (M, D) tensor."""
+    count = (lambda e: e.n_video) if modality == "video" else (lambda e: e.n_audio)
+    users = [e for e in batch if count(e)]
+    if tokens is None or not users:
+        return None
+    parts = [tokens[e.sample_id] for e in users]
+    for e, part in zip(users, parts, strict=True):
+        if part.shape[0] != count(e):
+            raise ValueError(f"{e.sample_id}: {part.shape[0]} {modality} tokens, encoded for {count(e)}")
+    return torch.from_numpy(np.concatenate(parts).astype(np.float32))
 
 
 def collate(batch: Sequence[Encoded], videos: Mapping[str, np.ndarray] | None, pad_id: int,
-            left_pad: bool = False) -> dict[str, torch.Tensor | None]:
-    """Pad a batch (right for training, left for generation) and stack its video tokens in order."""
+            left_pad: bool = False, audios: Mapping[str, np.ndarray] | None = None) -> dict[str, torch.Tensor | None]:
+    """Pad a batch (right for training, left for generation) and stack its video (and audio)
+    tokens in order. The `audio` key is present only when `audios` is given."""
     width = max(len(e.input_ids) for e in batch)
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
@@ -62,11 +96,7 @@ def collate(batch: Sequence[Encoded], videos: Mapping[str, np.ndarray] | None, p
         mask[i, sl] = 1
         if e.labels:
             labels[i, sl] = torch.tensor(e.labels)
-    video = None
-    parts = [videos[e.sample_id] for e in batch if e.n_video] if videos is not None else []
-    if parts:
-        for e, part in zip([e for e in batch if e.n_video], parts, strict=True):
-            if part.shape[0] != e.n_video:
-                raise ValueError(f"{e.sample_id}: {part.shape[0]} video tokens, encoded for {e.n_video}")
-        video = torch.from_numpy(np.concatenate(parts).astype(np.float32))
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels, "video": video}
+    out = {"input_ids": ids, "attention_mask": mask, "labels": labels, "video": _stack(batch, videos, "video")}
+    if audios is not None:
+        out["audio"] = _stack(batch, audios, "audio")
+    return out

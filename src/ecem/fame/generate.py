@@ -31,7 +31,8 @@ def generation_kwargs(cfg: Mapping[str, Any], tokenizer: Any) -> dict[str, Any]:
 
 @torch.no_grad()
 def generate(model: FameModel, tokenizer: Any, examples: Sequence[Encoded], videos: Mapping[str, np.ndarray],
-             cfg: Mapping[str, Any], device: torch.device) -> list[str]:
+             cfg: Mapping[str, Any], device: torch.device,
+             audios: Mapping[str, np.ndarray] | None = None) -> list[str]:
     """One decoded explanation per example, in order. Batches are left-padded; examples are
     grouped by length so padding stays small, and the results put back in input order."""
     torch.manual_seed(int(cfg["seed"]))
@@ -42,10 +43,11 @@ def generate(model: FameModel, tokenizer: Any, examples: Sequence[Encoded], vide
     bs = int(cfg["batch_size"])
     for start in tqdm(range(0, len(order), bs), desc="generate", disable=None):
         idx = order[start:start + bs]
-        batch = collate([examples[i] for i in idx], videos, tokenizer.pad_token_id, left_pad=True)
+        batch = collate([examples[i] for i in idx], videos, tokenizer.pad_token_id, left_pad=True, audios=audios)
         video = batch["video"].to(device) if batch["video"] is not None else None
+        audio = batch.get("audio")
         new = model.generate(batch["input_ids"].to(device), batch["attention_mask"].to(device), video,
-                             **kwargs)
+                             audio.to(device) if audio is not None else None, **kwargs)
         for i, ids in zip(idx, new.tolist(), strict=True):
             out[i] = tokenizer.decode(ids, skip_special_tokens=True).strip()
     return [o or "" for o in out]

@@ -55,7 +55,7 @@ def ensure_placeholder(tokenizer: Any, token: str) -> int:
     `splice` replaces those positions before the embeddings are used.
     """
     if token not in tokenizer.get_vocab():
-        tokenizer.add_special_tokens({"additional_special_tokens": [token]})
+        tokenizer.add_tokens([token], special_tokens=True)  # beside, never replacing, other placeholders
     ids = tokenizer.encode(token, add_special_tokens=False)
     if len(ids) != 1:
         raise ValueError(f"placeholder {token!r} does not tokenize to one token: {ids}")
@@ -65,15 +65,31 @@ def ensure_placeholder(tokenizer: Any, token: str) -> int:
 
 
 class FameModel(nn.Module):
-    """A causal LM whose placeholder positions receive linearly projected video tokens."""
+    """A causal LM whose placeholder positions receive linearly projected video tokens — and,
+    when built with `audio_dim`, audio tokens through a second projector at their own
+    placeholder (`audio_projector`, spliced exactly like the video)."""
 
-    def __init__(self, llm: nn.Module, vision_dim: int, placeholder_id: int):
+    def __init__(self, llm: nn.Module, vision_dim: int, placeholder_id: int, audio_dim: int | None = None,
+                 audio_placeholder_id: int | None = None):
         super().__init__()
         self.llm = llm
         self.embed_dim = int(llm.get_input_embeddings().embedding_dim)
         self.vision_dim = int(vision_dim)
         self.projector = nn.Linear(self.vision_dim, self.embed_dim)
         self.placeholder_id = int(placeholder_id)
+        if (audio_dim is None) != (audio_placeholder_id is None):
+            raise ValueError("an audio projector needs both audio_dim and audio_placeholder_id")
+        self.audio_dim = None if audio_dim is None else int(audio_dim)
+        self.audio_placeholder_id = None if audio_placeholder_id is None else int(audio_placeholder_id)
+        self.audio_projector = None if audio_dim is None else nn.Linear(int(audio_dim), self.embed_dim)
+
+    def projector_for(self, modality: str) -> nn.Linear:
+        """`video` → the projector, `audio` → the audio projector (an error when there is none)."""
+        if modality == "video":
+            return self.projector
+        if modality == "audio" and self.audio_projector is not None:
+            return self.audio_projector
+        raise ValueError(f"this model has no {modality} projector")
 
     # ---------------------------------------------------------------- parameters
     def set_trainable(self, patterns: Sequence[str]) -> list[str]:
@@ -142,58 +158,77 @@ class FameModel(nn.Module):
         return total / n
 
     @torch.no_grad()
-    def projection_norms(self, video: np.ndarray, max_rows: int = 4096) -> dict[str, float]:
-        """Mean L2 norm of projected video tokens (an even subsample of `video`'s rows) beside
-        the token embeddings' — the two should be of one scale for the LLM to read the video."""
+    def projection_norms(self, video: np.ndarray, max_rows: int = 4096,
+                         modality: str = "video") -> dict[str, float]:
+        """Mean L2 norm of projected tokens (an even subsample of `video`'s rows; `modality`
+        picks the projector) beside the token embeddings' — the two should be of one scale for
+        the LLM to read them."""
+        projector = self.projector_for(modality)
         rows = np.asarray(video)[:: max(1, len(video) // max_rows)]
-        weight = self.projector.weight
-        projected = self.projector(torch.from_numpy(np.ascontiguousarray(rows, np.float32)).to(weight))
+        weight = projector.weight
+        projected = projector(torch.from_numpy(np.ascontiguousarray(rows, np.float32)).to(weight))
         return {"projected_norm": float(projected.norm(dim=-1).mean()), "embedding_norm": self.embedding_norm()}
 
     @torch.no_grad()
-    def match_embedding_scale(self, video: np.ndarray) -> dict[str, float]:
+    def match_embedding_scale(self, video: np.ndarray, modality: str = "video") -> dict[str, float]:
         """Rescale the (random) projector so its outputs on `video` have the embeddings' mean norm.
 
         A default-initialised linear layer maps vision features (DINOv2's hidden states reach
         norms in the tens) to vectors whose size has nothing to do with the LLM's embeddings
         (SmolLM2's average 3.2); tokens far off that scale swamp or vanish in attention and the
         first steps are spent fixing the scale instead of the content. One scalar fixes it."""
-        before = self.projection_norms(video)
+        projector = self.projector_for(modality)
+        before = self.projection_norms(video, modality=modality)
         factor = before["embedding_norm"] / max(before["projected_norm"], 1e-12)
-        self.projector.weight.mul_(factor)
-        self.projector.bias.mul_(factor)
-        log.info("projector scaled by %.4g: projected norm %.3g → %.3g (embeddings %.3g)", factor,
+        projector.weight.mul_(factor)
+        projector.bias.mul_(factor)
+        log.info("%s projector scaled by %.4g: projected norm %.3g → %.3g (embeddings %.3g)", modality, factor,
                  before["projected_norm"], before["projected_norm"] * factor, before["embedding_norm"])
         return {"init_factor": factor, "init_projected_norm": before["projected_norm"] * factor,
                 "embedding_norm": before["embedding_norm"]}
 
     # ---------------------------------------------------------------- embedding
-    def splice(self, input_ids: torch.Tensor, video: torch.Tensor | None) -> torch.Tensor:
-        """`inputs_embeds` for `input_ids` (B, L) with the placeholder positions, row-major, taking
-        the projected rows of `video` (M, D) — all video tokens of the batch, concatenated in order."""
+    def splice(self, input_ids: torch.Tensor, video: torch.Tensor | None,
+               audio: torch.Tensor | None = None) -> torch.Tensor:
+        """`inputs_embeds` for `input_ids` (B, L) with the video placeholder positions, row-major,
+        taking the projected rows of `video` (M, D) — all video tokens of the batch, concatenated
+        in order — and the audio placeholder positions likewise those of `audio`."""
         embedding = self.llm.get_input_embeddings()
-        mask = input_ids == self.placeholder_id
-        n_slots = int(mask.sum())
-        safe_ids = input_ids.masked_fill(mask, 0)
+        slots = [("video", self.placeholder_id, video)]
+        if self.audio_placeholder_id is not None:
+            slots.append(("audio", self.audio_placeholder_id, audio))
+        elif audio is not None and audio.shape[0]:
+            raise ValueError("audio tokens given to a model without an audio projector")
+        masks = [input_ids == pid for _, pid, _ in slots]
+        safe_ids = input_ids
+        for mask in masks:
+            safe_ids = safe_ids.masked_fill(mask, 0)
         embeds = embedding(safe_ids)
-        if video is None or video.shape[0] == 0:
-            if n_slots:
-                raise ValueError(f"{n_slots} placeholder positions but no video tokens")
-            return embeds
-        if video.shape[0] != n_slots:
-            raise ValueError(f"{n_slots} placeholder positions but {video.shape[0]} video tokens")
-        projected = self.projector(video.to(self.projector.weight.dtype)).to(embeds.dtype)
-        return embeds.masked_scatter(mask.unsqueeze(-1), projected)
+        for (modality, _, tokens), mask in zip(slots, masks, strict=True):
+            n_slots = int(mask.sum())
+            if tokens is None or tokens.shape[0] == 0:
+                if n_slots:
+                    raise ValueError(f"{n_slots} {modality} placeholder positions but no {modality} tokens")
+                continue
+            if tokens.shape[0] != n_slots:
+                raise ValueError(f"{n_slots} {modality} placeholder positions but {tokens.shape[0]} "
+                                 f"{modality} tokens")
+            projector = self.projector_for(modality)
+            projected = projector(tokens.to(projector.weight.dtype)).to(embeds.dtype)
+            embeds = embeds.masked_scatter(mask.unsqueeze(-1), projected)
+        return embeds
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                labels: torch.Tensor | None = None, video: torch.Tensor | None = None) -> Any:
-        embeds = self.splice(input_ids, video)
+                labels: torch.Tensor | None = None, video: torch.Tensor | None = None,
+                audio: torch.Tensor | None = None) -> Any:
+        embeds = self.splice(input_ids, video, audio)
         return self.llm(inputs_embeds=embeds, attention_mask=attention_mask, labels=labels, use_cache=False)
 
     @torch.no_grad()
     def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                 video: torch.Tensor | None = None, **generate_kwargs: Any) -> torch.Tensor:
+                 video: torch.Tensor | None = None, audio: torch.Tensor | None = None,
+                 **generate_kwargs: Any) -> torch.Tensor:
         """New token ids only (B, ≤ max_new_tokens), generated from the spliced `inputs_embeds`.
         Batches must be left-padded."""
-        embeds = self.splice(input_ids, video)
+        embeds = self.splice(input_ids, video, audio)
         return self.llm.generate(inputs_embeds=embeds, attention_mask=attention_mask, **generate_kwargs)

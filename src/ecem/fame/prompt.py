@@ -4,7 +4,10 @@ A prompt follows the paper: ``USER: <instruction> <video tokens> <facial emotion
 where the instruction names the target emotion and, when the experiment uses text, carries
 ``Q_t`` — the target utterance with its speaker (optionally preceded by earlier dialogue turns);
 the video tokens are one placeholder token that the model expands to the clip's projected video
-tokens; ``E_cls`` is the facial emotion from the face stage. The answer is the cause sentence.
+tokens; ``E_cls`` is the facial emotion from the face stage. Beyond the paper, an experiment may
+also hear the prefix clip (``audio: true``): an audio placeholder after the video one, expanded to
+the clip's A projected speech-encoder tokens (a sample without audio gets none; it is counted).
+The answer is the cause sentence.
 This module builds the user message (everything between ``USER:`` and ``ASSISTANT:``); how it
 reaches the LLM — the paper's plain ``USER:/ASSISTANT:`` text or the tokenizer's chat template —
 is `fame.prompt.style`, applied at tokenisation (:class:`ecem.chat.PromptFormat`).
@@ -35,19 +38,22 @@ class Modalities:
     face: bool
     context_turns: int = 0
     text_source: str = "meld"
+    audio: bool = False
 
     @classmethod
     def from_experiment(cls, experiment: Mapping[str, Any]) -> Modalities:
         return cls(video=bool(experiment["video"]), text=bool(experiment["text"]),
                    face=bool(experiment["face"]), context_turns=int(experiment.get("context_turns", 0)),
-                   text_source=str(experiment.get("text_source", "meld")))
+                   text_source=str(experiment.get("text_source", "meld")),
+                   audio=bool(experiment.get("audio", False)))
 
 
 def build_prompt(sample: Mapping[str, Any], modalities: Modalities, prompt_cfg: Mapping[str, Any]) -> str:
     """The user message of one sample, with the video placeholder.
 
     `sample` needs `emotion`, and per modality: `speaker`, `text` and `context` (list of
-    `(speaker, text)` turns before the target) for text; `face_emotion` (or None) for face.
+    `(speaker, text)` turns before the target) for text; `face_emotion` (or None) for face;
+    `has_audio` for audio (False: no audio placeholder).
     """
     parts = [prompt_cfg["instruction"].format(emotion=sample["emotion"])]
     if modalities.text:
@@ -59,6 +65,8 @@ def build_prompt(sample: Mapping[str, Any], modalities: Modalities, prompt_cfg: 
         parts.append(prompt_cfg["utterance"].format(speaker=sample["speaker"], text=sample["text"]))
     if modalities.video:
         parts.append(prompt_cfg["video_placeholder"])
+    if modalities.audio and sample.get("has_audio"):
+        parts.append(prompt_cfg["audio_placeholder"])
     if modalities.face:
         face = sample.get("face_emotion")
         if face is None or (isinstance(face, float) and pd.isna(face)) or face == "":
@@ -76,12 +84,14 @@ def _clean_text(value: Any) -> str:
 def build_examples(annotations: pd.DataFrame, clips: pd.DataFrame, utterances: pd.DataFrame,
                    texts: pd.DataFrame | None, faces: pd.DataFrame | None,
                    modalities: Modalities, prompt_cfg: Mapping[str, Any],
-                   feature_ids: set[str] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+                   feature_ids: set[str] | None = None,
+                   audio_ids: set[str] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Samples → one row per usable sample: `sample_id, split, emotion, speaker, prompt, reference`.
 
     A sample is usable when its clip rendered (`clips.status == ok`) and, when the experiment
     uses video and `feature_ids` is given, when it has CLIP features. Everything left out is
-    counted in the returned summary, never dropped silently.
+    counted in the returned summary, never dropped silently. With audio, samples outside
+    `audio_ids` (the audio stage's `no_audio`) stay in, without audio tokens, and are counted.
     """
     ok_ids = set(clips.loc[clips["status"] == "ok", "sample_id"])
     excluded: dict[str, int] = {}
@@ -120,6 +130,8 @@ def build_examples(annotations: pd.DataFrame, clips: pd.DataFrame, utterances: p
             ] if modalities.context_turns else []
         if modalities.face:
             sample["face_emotion"] = face_of.get(s.sample_id)
+        if modalities.audio:
+            sample["has_audio"] = audio_ids is not None and s.sample_id in audio_ids
         rows.append({
             "sample_id": s.sample_id, "split": s.split, "emotion": s.emotion, "speaker": s.speaker,
             "prompt": build_prompt(sample, modalities, prompt_cfg), "reference": _clean_text(s.cause),
@@ -129,6 +141,8 @@ def build_examples(annotations: pd.DataFrame, clips: pd.DataFrame, utterances: p
                                       "face_emotion", "text"])
     summary = {"n_samples": int(len(annotations)), "n_examples": int(len(out)), "excluded": excluded,
                "by_split": out["split"].value_counts().sort_index().to_dict()}
+    if modalities.audio:
+        summary["no_audio"] = int((~out["prompt"].str.contains(prompt_cfg["audio_placeholder"], regex=False)).sum())
     log.info("examples: %d usable of %d samples; excluded %s; by split %s", len(out), len(annotations),
              excluded, summary["by_split"])
     return out.sort_values("sample_id", ignore_index=True), summary

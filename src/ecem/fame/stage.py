@@ -17,7 +17,7 @@ import torch
 
 from ecem.artifacts import atomic_path, read_metadata, read_table, write_json, write_table
 from ecem.devices import resolve_device
-from ecem.fame.data import Encoded, encode
+from ecem.fame.data import Encoded, Slot, encode
 from ecem.fame.model import FameModel, ensure_placeholder, load_llm, resolve_dtype
 from ecem.fame.prompt import Modalities, build_examples
 from ecem.chat import PromptFormat
@@ -36,7 +36,7 @@ NORM_SAMPLES = 64  # samples whose tokens measure the projector's output scale
 
 
 def feature_sample_ids(features_path: str) -> set[str]:
-    """Sample ids present in the CLIP feature table (its `sample_id` column, tokens not read)."""
+    """Sample ids present in a token file (video or audio; its `sample_id` column, tokens not read)."""
     return set(pq.read_table(features_path, columns=["sample_id"]).column("sample_id").to_pylist())
 
 
@@ -50,6 +50,23 @@ def load_videos(features_path: str | None, sample_ids: list[str]) -> Mapping[str
     if missing:
         raise KeyError(f"{features_path}: no CLIP tokens for {missing[:5]}")
     return tokens
+
+
+def load_audios(audio_path: str | None, examples: pd.DataFrame, placeholder: str) -> TokenStore | None:
+    """The audio tokens of the examples whose prompt has the audio placeholder, read lazily like
+    the video tokens; None for an experiment without audio (no `audio_path`). An experiment with
+    audio always gets a store (maybe empty: every sample `no_audio`), so its model always has the
+    audio projector, in training and in generation alike."""
+    ids = examples.loc[examples["prompt"].str.contains(placeholder, regex=False), "sample_id"].tolist()
+    if audio_path is None:
+        if ids:
+            raise ValueError("prompts have audio placeholders but no audio features were given")
+        return None
+    store = TokenStore(audio_path, ids)
+    missing = sorted(set(ids) - set(store))
+    if missing:
+        raise KeyError(f"{audio_path}: no audio tokens for {missing[:5]}")
+    return store
 
 
 def norm_sample(videos: Mapping[str, np.ndarray], sample_ids: list[str], limit: int = NORM_SAMPLES) -> np.ndarray | None:
@@ -68,7 +85,7 @@ def norm_sample(videos: Mapping[str, np.ndarray], sample_ids: list[str], limit: 
 def run_examples(experiment: str, exp_cfg: Mapping[str, Any], prompt_cfg: Mapping[str, Any],
                  text_policy: Mapping[str, Any] | None, annotations_path: str, clips_path: str,
                  utterances_path: str, transcripts_path: str | None, faces_path: str | None,
-                 features_path: str | None, out: str) -> None:
+                 features_path: str | None, out: str, audio_path: str | None = None) -> None:
     """Samples + features + texts → `runs/{experiment}/examples.parquet` (one prompt per sample)."""
     modalities = Modalities.from_experiment(exp_cfg)
     annotations, clips = read_table(annotations_path), read_table(clips_path)
@@ -81,8 +98,11 @@ def run_examples(experiment: str, exp_cfg: Mapping[str, Any], prompt_cfg: Mappin
         texts = resolve_texts(utterances, transcripts, text_policy or {}, mode=modalities.text_source)
     faces = read_table(faces_path, columns=["sample_id", "face_emotion"]) if modalities.face else None
     feature_ids = feature_sample_ids(features_path) if modalities.video and features_path else None
+    audio_ids = feature_sample_ids(audio_path) if modalities.audio and audio_path else None
+    if modalities.audio and audio_ids is None:
+        raise ValueError(f"experiment {experiment} hears audio but no audio features were given")
     examples, summary = build_examples(annotations, clips, utterances, texts, faces, modalities, prompt_cfg,
-                                       feature_ids)
+                                       feature_ids, audio_ids)
     if texts is not None:
         used = texts.merge(annotations[UTTERANCE_KEYS].drop_duplicates())
         summary["text_sources"] = used["text_source"].value_counts().to_dict()
@@ -103,29 +123,42 @@ def _vision_dim(videos: Mapping[str, np.ndarray], features_path: str | None) -> 
 
 
 def build_model(llm_path: str, fame_cfg: Mapping[str, Any], vision_dim: int,
-                device: torch.device) -> tuple[FameModel, Any, list[str]]:
+                device: torch.device, audio_dim: int | None = None) -> tuple[FameModel, Any, list[str]]:
+    """FAME-Net around the LLM: the video projector, and an audio projector when `audio_dim`."""
     dtype = resolve_dtype(fame_cfg["dtype"], device)
     llm, tokenizer = load_llm(llm_path, dtype)
     placeholder_id = ensure_placeholder(tokenizer, fame_cfg["prompt"]["video_placeholder"])
-    model = FameModel(llm, vision_dim, placeholder_id)
+    audio_id = ensure_placeholder(tokenizer, fame_cfg["prompt"]["audio_placeholder"]) if audio_dim else None
+    model = FameModel(llm, vision_dim, placeholder_id, audio_dim, audio_id)
     model.init_projector(fame_cfg["projector"]["init"], fame_cfg["projector"]["key_prefix"])
     trainable = model.set_trainable(fame_cfg["trainable"])
     return model, tokenizer, trainable
 
 
 def video_token_counts(videos: Mapping[str, np.ndarray]) -> dict[str, int]:
-    """{sample_id: T+N}, without reading a token store's samples (they share one shape)."""
+    """{sample_id: tokens} (T+N for video, A for audio), without reading a token store's
+    samples (they share one shape)."""
     if isinstance(videos, TokenStore):
         return dict.fromkeys(videos, videos.shape[0])
     return {sid: int(v.shape[0]) for sid, v in videos.items()}
 
 
 def encode_table(examples: pd.DataFrame, tokenizer: Any, prompt_cfg: Mapping[str, Any], placeholder_id: int,
-                 videos: Mapping[str, np.ndarray], max_length: int, with_answer: bool) -> list[Encoded]:
+                 videos: Mapping[str, np.ndarray], max_length: int, with_answer: bool,
+                 audios: Mapping[str, np.ndarray] | None = None,
+                 audio_placeholder_id: int | None = None) -> list[Encoded]:
     fmt = PromptFormat.from_config(prompt_cfg)
     counts = video_token_counts(videos)
+    audio_counts = video_token_counts(audios) if audios is not None else {}
+
+    def audio_slot(sample_id: str) -> Slot | None:
+        if audio_placeholder_id is None:
+            return None
+        return Slot(prompt_cfg["audio_placeholder"], audio_placeholder_id, audio_counts.get(sample_id, 0))
+
     return [encode(tokenizer, r.sample_id, r.prompt, r.reference if with_answer else None, fmt,
-                   prompt_cfg["video_placeholder"], placeholder_id, counts.get(r.sample_id, 0), max_length)
+                   prompt_cfg["video_placeholder"], placeholder_id, counts.get(r.sample_id, 0), max_length,
+                   audio_slot(r.sample_id))
             for r in examples.itertuples(index=False)]
 
 
@@ -133,6 +166,21 @@ def _device() -> torch.device:
     """CUDA when there is one (this process's GPU under `accelerate launch`), else the CPU."""
     device = resolve_device("auto")
     return torch.device(device, int(os.environ.get("LOCAL_RANK", "0"))) if device == "cuda" else torch.device(device)
+
+
+def audio_card(audio_path: str | None, model: FameModel, scale: Mapping[str, Any],
+               train_audio: np.ndarray | None, train_set: list[Encoded]) -> dict[str, Any] | None:
+    """The run card's audio entry: the speech encoder (from the audio feature file's metadata),
+    A and D, the audio projector's scale, and how many training samples heard audio."""
+    if model.audio_projector is None or audio_path is None:
+        return None
+    settings = read_metadata(audio_path).get("settings", {})
+    return {"encoder": {k: settings.get(k) for k in ("model", "model_card", "random_weights", "encoder")},
+            "n_tokens": sorted({e.n_audio for e in train_set}), "audio_dim": model.audio_dim,
+            "n_train_with_audio": sum(1 for e in train_set if e.n_audio),
+            "n_train_without_audio": sum(1 for e in train_set if not e.n_audio),
+            "projector_scale": {**scale, "after_training": model.projection_norms(train_audio, modality="audio")
+                                if train_audio is not None else None}}
 
 
 # ------------------------------------------------------------------ rule: fame_train
@@ -148,7 +196,7 @@ def loss_by_epoch(history: list[Mapping[str, Any]]) -> list[dict[str, float]]:
 
 def run_train(experiment: str, examples_path: str, features_path: str | None, llm_path: str,
               fame_cfg: Mapping[str, Any], train_cfg: Mapping[str, Any], out_model: str, out_card: str,
-              ckpt_dir: str, threads: int = 1) -> None:
+              ckpt_dir: str, threads: int = 1, audio_path: str | None = None) -> None:
     """Train one experiment: only `train` examples train, `val` picks the checkpoint; writes the
     trainable weights (safetensors) and the run card."""
     from ecem.fame.train import set_seed, train
@@ -161,24 +209,31 @@ def run_train(experiment: str, examples_path: str, features_path: str | None, ll
     placeholder = fame_cfg["prompt"]["video_placeholder"]
     uses_video = bool(examples["prompt"].str.contains(placeholder, regex=False).any())
     videos = load_videos(features_path, ids) if uses_video else {}
+    audios = load_audios(audio_path, examples[examples["sample_id"].isin(ids)], fame_cfg["prompt"]["audio_placeholder"])
     device = _device()
     seed = int(train_cfg["seed"])
-    set_seed(seed)  # the projector's random init depends on it
-    model, tokenizer, trainable = build_model(llm_path, fame_cfg, _vision_dim(videos, features_path), device)
+    set_seed(seed)  # the projectors' random init depends on it
+    model, tokenizer, trainable = build_model(llm_path, fame_cfg, _vision_dim(videos, features_path), device,
+                                              audios.shape[1] if audios is not None else None)
     max_len = int(train_cfg["max_length"])
     prompt_cfg = fame_cfg["prompt"]
-    train_set = encode_table(train_rows, tokenizer, prompt_cfg, model.placeholder_id, videos, max_len, True)
-    val_set = encode_table(val_rows, tokenizer, prompt_cfg, model.placeholder_id, videos, max_len, True)
+    enc = dict(audios=audios, audio_placeholder_id=model.audio_placeholder_id)
+    train_set = encode_table(train_rows, tokenizer, prompt_cfg, model.placeholder_id, videos, max_len, True, **enc)
+    val_set = encode_table(val_rows, tokenizer, prompt_cfg, model.placeholder_id, videos, max_len, True, **enc)
     train_video = norm_sample(videos, [e.sample_id for e in train_set if e.n_video])
+    train_audio = norm_sample(audios, [e.sample_id for e in train_set if e.n_audio]) if audios is not None else None
     scale: dict[str, Any] = {}
     if train_video is not None and fame_cfg["projector"]["init"] is None:
         scale = model.match_embedding_scale(train_video)
+    audio_scale: dict[str, Any] = {}
+    if train_audio is not None:  # the audio projector is always new: no LLaVA checkpoint has one
+        audio_scale = model.match_embedding_scale(train_audio, modality="audio")
     inputs = describe_inputs({"examples": examples_path, "clip_features": features_path, "llm": llm_path,
-                              "projector_init": fame_cfg["projector"]["init"]})
+                              "projector_init": fame_cfg["projector"]["init"], "audio_features": audio_path})
     fp = fingerprint({"experiment": experiment, "fame": fame_cfg, "train": train_cfg, "inputs": inputs,
                       "code": code_hashes([CODE_ENTRY]), "world_size": int(os.environ.get("WORLD_SIZE", "1"))})
     result = train(model, train_set, val_set, videos, train_cfg, ckpt_dir, fp, tokenizer.pad_token_id,
-                   splits=dict(zip(examples["sample_id"], examples["split"], strict=True)))
+                   splits=dict(zip(examples["sample_id"], examples["split"], strict=True)), audios=audios)
     if not result["is_main_process"]:
         return
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -195,6 +250,7 @@ def run_train(experiment: str, examples_path: str, features_path: str | None, ll
                       "init": fame_cfg["projector"]["init"] or "random",
                       "scale": {**scale, "after_training": model.projection_norms(train_video)
                                 if train_video is not None else None}},
+        "audio": audio_card(audio_path, model, audio_scale, train_audio, train_set),
         "trainable_parameters": trainable, "n_trainable": n_trainable,
         "n_video_tokens": sorted({e.n_video for e in train_set}),
         "data": {"n_train": len(train_set), "n_val": len(val_set),
@@ -217,7 +273,7 @@ def run_train(experiment: str, examples_path: str, features_path: str | None, ll
 # ------------------------------------------------------------------ rule: fame_generate
 def run_generate(experiment: str, examples_path: str, features_path: str | None, llm_path: str,
                  model_path: str, fame_cfg: Mapping[str, Any], generate_cfg: Mapping[str, Any],
-                 max_length: int, out: str, threads: int = 1) -> None:
+                 max_length: int, out: str, threads: int = 1, audio_path: str | None = None) -> None:
     """Explain every example of the configured splits (default: `test`) → predictions.parquet."""
     from ecem.fame.generate import generate
 
@@ -227,12 +283,15 @@ def run_generate(experiment: str, examples_path: str, features_path: str | None,
     placeholder = fame_cfg["prompt"]["video_placeholder"]
     uses_video = bool(rows["prompt"].str.contains(placeholder, regex=False).any())
     videos = load_videos(features_path, list(rows["sample_id"])) if uses_video else {}
+    audios = load_audios(audio_path, rows, fame_cfg["prompt"]["audio_placeholder"])
     device = _device()
-    model, tokenizer, _ = build_model(llm_path, fame_cfg, _vision_dim(videos, features_path), device)
+    model, tokenizer, _ = build_model(llm_path, fame_cfg, _vision_dim(videos, features_path), device,
+                                      audios.shape[1] if audios is not None else None)
     model.load_trainable(model_path)
     model.to(device)
-    encoded = encode_table(rows, tokenizer, fame_cfg["prompt"], model.placeholder_id, videos, max_length, False)
-    predictions = generate(model, tokenizer, encoded, videos, generate_cfg, device) if encoded else []
+    encoded = encode_table(rows, tokenizer, fame_cfg["prompt"], model.placeholder_id, videos, max_length, False,
+                           audios=audios, audio_placeholder_id=model.audio_placeholder_id)
+    predictions = generate(model, tokenizer, encoded, videos, generate_cfg, device, audios) if encoded else []
     table = pd.DataFrame({
         "sample_id": rows["sample_id"], "prompt": rows["prompt"], "prediction": predictions,
         "reference": rows["reference"], "split": rows["split"], "emotion": rows["emotion"],

@@ -81,4 +81,5 @@ def run_tiny_llm(annotations_path: str, utterances_path: str, fame_cfg: Mapping[
     texts += [str(t) for t in annotations.loc[annotations["split"] == "train", "cause"].dropna()]
     texts += [f"{r.speaker}: {r.emotion}" for r in annotations.itertuples(index=False)]
     build_tiny_llm(out_dir, texts, fame_cfg["tiny_llm"],
-                   extra_special=[fame_cfg["prompt"]["video_placeholder"]])
+                   extra_special=[fame_cfg["prompt"]["video_placeholder"],
+                                  fame_cfg["prompt"]["audio_placeholder"]])

@@ -107,7 +107,8 @@ def validation_subset(val_set: Sequence[Encoded], limit: int | None, seed: int) 
 
 @torch.no_grad()
 def evaluate_loss(model: FameModel, examples: Sequence[Encoded], videos: Mapping[str, np.ndarray],
-                  batch_size: int, pad_id: int, device: torch.device) -> float | None:
+                  batch_size: int, pad_id: int, device: torch.device,
+                  audios: Mapping[str, np.ndarray] | None = None) -> float | None:
     """Token-weighted mean answer loss over `examples` (None when there are none)."""
     if not examples:
         return None
@@ -115,7 +116,7 @@ def evaluate_loss(model: FameModel, examples: Sequence[Encoded], videos: Mapping
     model.eval()
     total, count = 0.0, 0
     for i in range(0, len(examples), batch_size):
-        batch = collate(examples[i:i + batch_size], videos, pad_id)
+        batch = collate(examples[i:i + batch_size], videos, pad_id, audios=audios)
         batch = {k: (v.to(device) if v is not None else None) for k, v in batch.items()}
         n_tokens = int((batch["labels"][:, 1:] != -100).sum())
         out = model(**batch)
@@ -128,7 +129,8 @@ def evaluate_loss(model: FameModel, examples: Sequence[Encoded], videos: Mapping
 def train(model: FameModel, train_set: Sequence[Encoded], val_set: Sequence[Encoded],
           videos: Mapping[str, np.ndarray], cfg: Mapping[str, Any], ckpt_dir: str | Path,
           fingerprint: str, pad_id: int, splits: Mapping[str, str] | None = None,
-          after_step: Callable[[int], None] | None = None) -> dict[str, Any]:
+          after_step: Callable[[int], None] | None = None,
+          audios: Mapping[str, np.ndarray] | None = None) -> dict[str, Any]:
     """Train `model`'s trainable parameters in place; return the history for the run card.
 
     On return the model holds the selected weights: the best `val` loss among checkpoints when
@@ -202,7 +204,7 @@ def train(model: FameModel, train_set: Sequence[Encoded], val_set: Sequence[Enco
     def checkpoint() -> None:
         nonlocal best
         scored = rank == 0 and (step % check_every == 0 or step == total)
-        val_loss = evaluate_loss(unwrapped, val_check, videos, bs, pad_id, device) if scored else None
+        val_loss = evaluate_loss(unwrapped, val_check, videos, bs, pad_id, device, audios) if scored else None
         if val_loss is not None:
             evals.append({"step": step, "val_loss": val_loss})
             if best["val_loss"] is None or val_loss < best["val_loss"]:
@@ -227,7 +229,7 @@ def train(model: FameModel, train_set: Sequence[Encoded], val_set: Sequence[Enco
                 break
             loss_sum = 0.0
             for idx in group:
-                batch = collate([train_set[i] for i in idx], videos, pad_id)
+                batch = collate([train_set[i] for i in idx], videos, pad_id, audios=audios)
                 batch = {k: (v.to(device) if v is not None else None) for k, v in batch.items()}
                 out = model(**batch)
                 loss = out.loss / len(group)
@@ -255,7 +257,8 @@ def train(model: FameModel, train_set: Sequence[Encoded], val_set: Sequence[Enco
         unwrapped.load_trainable(ckpt_dir / "best.safetensors")
         selected = "best_val"
         if len(val_check) < len(val_set):
-            best = {**best, "full_val_loss": evaluate_loss(unwrapped, val_set, videos, bs, pad_id, device)}
+            best = {**best, "full_val_loss": evaluate_loss(unwrapped, val_set, videos, bs, pad_id, device,
+                                                               audios)}
     return {"steps": step, "total_steps": total, "steps_per_epoch": steps_per_epoch, "warmup_steps": warmup,
             "world_size": world, "history": history, "evals": evals, "best": best, "selected": selected,
             "resumed_from": resumed_from, "seconds": round(time.time() - started, 3),

@@ -15,10 +15,12 @@ def uses_asr(experiment: Mapping[str, Any]) -> bool:
 
 def example_inputs(experiment: Mapping[str, Any], paths: Mapping[str, str]) -> dict[str, Any]:
     """Inputs of rule fame_examples: only the artifacts the experiment's modalities use (`paths`
-    names them: annotations, clips, utterances, features, faces, transcripts)."""
+    names them: annotations, clips, utterances, features, audio, faces, transcripts)."""
     wanted = ["annotations", "clips", "utterances"]
     if experiment["video"]:
         wanted.append("features")
+    if uses_audio(experiment):
+        wanted.append("audio")
     if experiment["face"]:
         wanted.append("faces")
     if uses_asr(experiment):
@@ -30,6 +32,15 @@ def features_input(experiment: Mapping[str, Any], features: str) -> list[str]:
     """The feature file and its token array (read lazily by training and generation), first the
     file: the rules' scripts pass `input.features[0]`."""
     return [features, str(token_array_path(features))] if experiment["video"] else []
+
+
+def uses_audio(experiment: Mapping[str, Any]) -> bool:
+    return bool(experiment.get("audio", False))
+
+
+def audio_input(experiment: Mapping[str, Any], audio: str) -> list[str]:
+    """The audio feature file and its token array, for experiments that hear audio."""
+    return [audio, str(token_array_path(audio))] if uses_audio(experiment) else []
 
 
 def text_policy_param(experiment: Mapping[str, Any], config: Mapping[str, Any]) -> Any:
