@@ -4,17 +4,20 @@ clips, bad and silent audio, and a tiny random transformers encoder through the 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
-from ecem.artifacts import read_metadata, read_table, write_table
+from ecem.artifacts import column_problems, read_metadata, read_table, write_table
 from ecem.features import audio
 from ecem.features.audio_encoder import CT2WhisperEncoder, TransformersAudioEncoder, split_windows
 from ecem.features.audio_stage import extract_shard, run_gather
 from ecem.media import load_audio, run_ffmpeg
 from ecem.tokens import TokenStore
 
+REPO = Path(__file__).resolve().parents[2]
 CFG = {"model": "bundled:tiny.en", "num_tokens": 4, "device": "cpu", "compute_type": "int8",
        "silence_dbfs": -60.0, "shards": 1, "batch_size": 4}
 
@@ -189,6 +192,8 @@ def test_silent_missing_and_corrupt_audio_quarantine_only_the_samples_needing_it
     assert q["excluded"]["by_reason"] == {"corrupt": 3, "missing": 1, "no_audio": 3, "quarantined": 1}
     store = TokenStore(out)
     assert set(store) == ids and store["train/dia2_utt0"].shape == (4, 384)
+    contract = yaml.safe_load((REPO / "workflow/schemas/artifacts/columns.yaml").read_text())
+    assert column_problems(out, contract["results/features/audio.parquet"]) == []
 
 
 # -- transformers encoders (tiny random, built here) ----------------------------------------------
