@@ -80,7 +80,8 @@ def dialogue_tables(out: Path, dia: int, paths: list[str]) -> tuple[str, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lengths", default="5,10,20")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--num-tokens", type=int, default=8)
@@ -122,7 +123,8 @@ def main() -> None:
     asr_cpu = cpu_seconds() - t0
     assert sum(t.status == "ok" for t in transcripts) > 0
 
-    print(f"\nAudio features vs transcription — bundled tiny.en (CTranslate2 int8, {args.threads} thread(s)), "
+    print(f"\nAudio features vs transcription — bundled tiny.en (CTranslate2 int8, {args.threads} "
+          f"thread(s)), "
           f"A = {args.num_tokens}; mean utterance {np.mean(audio_s):.2f} s; {os.cpu_count()} logical cores\n")
     head = (f"{'utterances':>10s} {'audio s':>8s} {'samples':>7s} {'CPU s':>7s} {'CPU s/utt':>9s} "
             f"{'windows':>7s} {'packed':>6s}")

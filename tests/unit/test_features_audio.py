@@ -163,7 +163,7 @@ def test_silent_missing_and_corrupt_audio_quarantine_only_the_samples_needing_it
     tmp, parts = dialogue
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not an mp4 at all" * 20)
-    silent = [(0, _clip(tmp_path / "s0.mp4", 0.6, "anullsrc")), (1, _clip(tmp_path / "s1.mp4", 0.6, "anullsrc"))]
+    silent = [(u, _clip(tmp_path / f"s{u}.mp4", 0.6, "anullsrc")) for u in (0, 1)]
     mute_then_loud = [(0, _clip(tmp_path / "m0.mp4", 0.6, audio=False)), (1, parts[1][1])]
     clips, segments = _tables(tmp_path, {
         1: silent, 2: [parts[0], (1, str(bad)), parts[2]], 3: mute_then_loud,
@@ -227,7 +227,8 @@ def tiny_wav2vec2(tmp_path_factory):
                          num_conv_pos_embedding_groups=2, do_stable_layer_norm=True,
                          feat_extract_norm="layer")
     Wav2Vec2Model(cfg).save_pretrained(out)
-    Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, return_attention_mask=True).save_pretrained(out)
+    extractor = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, return_attention_mask=True)
+    extractor.save_pretrained(out)
     return str(out)
 
 
