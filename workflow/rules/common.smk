@@ -30,13 +30,15 @@ RENDER_DIRS = [f"{ECEM}/render/shard-{k}" for k in RENDER_SHARDS]
 TRANSCRIPTS = f"{RESULTS}/transcripts.parquet"
 CLIP_FEATURES = f"{RESULTS}/features/clip.parquet"
 CLIP_TOKEN_ARRAY = str(token_array_path(CLIP_FEATURES))  # what FAME-Net reads
+AUDIO_FEATURES = f"{RESULTS}/features/audio.parquet"
+AUDIO_TOKEN_ARRAY = str(token_array_path(AUDIO_FEATURES))  # FAME-Net reads it
 FACES_TABLE = f"{RESULTS}/features/faces.parquet"
 FACE_SUMMARY = f"{RESULTS}/features/face_summary.parquet"
 STAGE_QUALITY = {  # each stage's data-quality summary, as the report names them
     "dataset": DATASET_QUALITY,
     **{
         s: f"{RESULTS}/quality/{s}.json"
-        for s in ("transcribe", "clip_features", "faces", "train")
+        for s in ("transcribe", "clip_features", "audio_features", "faces", "train")
     },
 }
 RUNS = f"{RESULTS}/runs"

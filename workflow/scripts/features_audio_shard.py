@@ -1,0 +1,9 @@
+"""Rule audio_features_shard (one shard of dialogues)."""
+
+from ecem.features.audio_stage import run_extract
+from ecem.logs import rule_logging
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+with rule_logging(sm):
+    run_extract(sm.input.clips, sm.input.segments, int(sm.wildcards.shard), sm.params.cfg["shards"],
+                sm.params.cfg, sm.output.tokens, sm.output.stats, sm.threads)
