@@ -33,5 +33,6 @@ rule all:
         TRANSCRIBE_OUTPUTS,
         CLIP_OUTPUTS,
         FACES_OUTPUTS,
+        AUDIO_OUTPUTS,
         FAME_OUTPUTS,
         EVALUATE_OUTPUTS,

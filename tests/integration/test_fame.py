@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 import yaml
 from safetensors.torch import load_file
@@ -55,7 +56,8 @@ def test_every_experiment_trains_on_train_only_and_predicts_test(demo_run, sampl
     assert card["versions"]["torch"] and card["versions"]["transformers"]
     # only the trainable weights are saved
     weights = load_file(str(run / "model.safetensors"))
-    assert sorted(weights) == ["projector.bias", "projector.weight"]
+    audio = ["audio_projector.bias", "audio_projector.weight"] if exp.get("audio") else []
+    assert sorted(weights) == audio + ["projector.bias", "projector.weight"]
     assert tuple(weights["projector.weight"].shape) == (576, 384)  # SmolLM2 width × DINOv2 ViT-S width
     # the projector starts on the scale of the LLM's token embeddings, and training learned:
     scale = card["projector"]["scale"]
@@ -72,6 +74,7 @@ def test_every_experiment_trains_on_train_only_and_predicts_test(demo_run, sampl
     speaker_of = dict(zip(samples["sample_id"], samples["speaker"], strict=True))
     for sid, prompt in zip(pred["sample_id"], pred["prompt"], strict=True):
         assert prompt.count(PROMPT["video_placeholder"]) == int(exp["video"])
+        assert PROMPT["audio_placeholder"] not in prompt or exp.get("audio")
         assert ("facial expression" in prompt) == exp["face"]
         assert (f"<{speaker_of[sid]}:" in prompt) == exp["text"]
     meta = read_metadata(run / "predictions.parquet")["settings"]
@@ -124,3 +127,41 @@ def test_editing_generation_settings_reruns_only_generation(demo_run, tmp_path):
     added = {job: n - before.get(job, 0) for job, n in after.items() if n != before.get(job, 0)}
     assert after["fame_generate"] == len(EXPERIMENTS)
     assert set(added) <= {"fame_generate", "fame_quality"}, (before, after)
+
+
+def test_the_audio_experiment_hears_real_whisper_tokens(demo_run):
+    name = next(n for n, e in EXPERIMENTS.items() if e.get("audio"))
+    run = demo_run / "results/runs" / name
+    card = json.loads((run / "run_card.json").read_text())
+    audio = card["audio"]
+    # the run card names the real (bundled) Whisper tiny.en encoder, not a random stand-in
+    assert audio["encoder"]["model"] == "bundled:tiny.en" and audio["encoder"]["random_weights"] is False
+    assert audio["encoder"]["backend"] == "ctranslate2"
+    assert audio["n_tokens"] == [CONFIG["features"]["audio"]["num_tokens"]] and audio["audio_dim"] == 384
+    assert audio["n_train_with_audio"] > 0
+    scale = audio["projector_scale"]
+    assert scale["init_projected_norm"] == pytest.approx(scale["embedding_norm"], rel=1e-3)
+    # every sample with audio tokens hears them, the others are counted (the demo's silent clip is
+    # context only: its samples still hear the utterances before it)
+    quality = json.loads((demo_run / "results/quality/audio_features.json").read_text())
+    assert quality["accounted"]
+    with_audio = set(read_table(demo_run / "results/features/audio.parquet", columns=["sample_id"])["sample_id"])
+    examples = read_table(run / "examples.parquet")
+    for sid, prompt in zip(examples["sample_id"], examples["prompt"], strict=True):
+        assert (PROMPT["audio_placeholder"] in prompt) == (sid in with_audio), sid
+    assert read_metadata(run / "examples.parquet")["settings"]["summary"]["no_audio"] == \
+        int((~examples["sample_id"].isin(with_audio)).sum())
+    # Table 3 shows the audio row after the paper's, with its A column
+    table3 = pd.read_csv(demo_run / "results/tables/table3.csv")
+    assert table3["A"].tolist()[-1] == "✓" and (table3["A"] == "✓").sum() == 1
+
+
+def test_editing_the_audio_features_reruns_only_the_audio_experiment(demo_run, tmp_path):
+    from tests.helpers import write_config
+
+    cfg = write_config(tmp_path / "audio.yaml", {"features": {"audio": {"num_tokens": 4}}})
+    jobs = planned_jobs(demo_run, "--configfile", str(cfg))
+    n_audio = sum(bool(e.get("audio")) for e in EXPERIMENTS.values())
+    assert jobs.get("audio_features_shard") == CONFIG["features"]["audio"]["shards"]
+    assert jobs.get("fame_train") == n_audio and jobs.get("fame_generate") == n_audio
+    assert {"clip_features_shard", "faces_shard", "transcribe_shard", "render_clips"}.isdisjoint(jobs)

@@ -34,13 +34,17 @@ AUDIO_FEATURES = f"{RESULTS}/features/audio.parquet"
 AUDIO_TOKEN_ARRAY = str(token_array_path(AUDIO_FEATURES))  # FAME-Net reads it
 FACES_TABLE = f"{RESULTS}/features/faces.parquet"
 FACE_SUMMARY = f"{RESULTS}/features/face_summary.parquet"
+# The audio stage runs only when an experiment hears audio (experiments.<name>.audio).
+USES_AUDIO = any(e.get("audio", False) for e in config["experiments"].values())
 STAGE_QUALITY = {  # each stage's data-quality summary, as the report names them
     "dataset": DATASET_QUALITY,
     **{
         s: f"{RESULTS}/quality/{s}.json"
-        for s in ("transcribe", "clip_features", "audio_features", "faces", "train")
+        for s in ("transcribe", "clip_features", "faces", "train")
     },
 }
+if USES_AUDIO:
+    STAGE_QUALITY["audio_features"] = f"{RESULTS}/quality/audio_features.json"
 RUNS = f"{RESULTS}/runs"
 TABLES = f"{RESULTS}/tables"
 REPORT = f"{RESULTS}/report.html"

@@ -5,7 +5,8 @@
 AUDIO_CFG = config["features"]["audio"]
 AUDIO_SHARDS = range(AUDIO_CFG["shards"])
 AUDIO_DIR = f"{RESULTS}/features/audio"
-AUDIO_OUTPUTS = [AUDIO_FEATURES, AUDIO_TOKEN_ARRAY, STAGE_QUALITY["audio_features"]]
+AUDIO_QUALITY = f"{RESULTS}/quality/audio_features.json"
+AUDIO_OUTPUTS = [AUDIO_FEATURES, AUDIO_TOKEN_ARRAY, AUDIO_QUALITY] if USES_AUDIO else []
 AUDIO_MODEL_INPUT = (
     []
     if model_refs.is_bundled(AUDIO_CFG["model"])
@@ -50,7 +51,7 @@ rule audio_features:
         tokens=AUDIO_FEATURES,
         array=AUDIO_TOKEN_ARRAY,
         quality=report(
-            STAGE_QUALITY["audio_features"],
+            AUDIO_QUALITY,
             caption="../report/quality.rst",
             category="Data quality",
         ),

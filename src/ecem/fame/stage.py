@@ -175,7 +175,8 @@ def audio_card(audio_path: str | None, model: FameModel, scale: Mapping[str, Any
     if model.audio_projector is None or audio_path is None:
         return None
     settings = read_metadata(audio_path).get("settings", {})
-    return {"encoder": {k: settings.get(k) for k in ("model", "model_card", "random_weights", "encoder")},
+    return {"encoder": {k: settings.get(k) for k in ("model", "backend", "architecture", "random_weights",
+                                                     "model_card")},
             "n_tokens": sorted({e.n_audio for e in train_set}), "audio_dim": model.audio_dim,
             "n_train_with_audio": sum(1 for e in train_set if e.n_audio),
             "n_train_without_audio": sum(1 for e in train_set if not e.n_audio),
