@@ -23,6 +23,7 @@ import pandas as pd
 from ecem.artifacts import read_table, write_json
 from ecem.devices import resolve_device
 from ecem.features import audio
+from ecem.features.accounting import sample_accounting
 from ecem.features.audio_encoder import WINDOW_S, AudioEncoder, load_encoder
 from ecem.media import AUDIO_SAMPLE_RATE, load_audio
 from ecem.sharding import dialogue_key, shard_of
@@ -208,28 +209,17 @@ def _reason_kind(reason: str) -> str:
 def audio_quality(shard_stats: Sequence[Mapping[str, Any]], settings: Mapping[str, Any],
                   n_clips: int) -> dict[str, Any]:
     """results/quality/audio_features.json: every sample has tokens or a reason, none dropped."""
-    excluded: dict[str, str] = {}
-    for s in shard_stats:
-        excluded.update(s["excluded"])
-    by_kind: dict[str, int] = {}
-    for reason in excluded.values():
-        by_kind[_reason_kind(reason)] = by_kind.get(_reason_kind(reason), 0) + 1
-    with_features = sum(int(s["with_features"]) for s in shard_stats)
+    accounting = sample_accounting(shard_stats, n_clips, _reason_kind)
     return {
         "stage": audio.STAGE,
-        "samples": n_clips,
-        "with_features": with_features,
-        "excluded": {"count": len(excluded), "by_reason": dict(sorted(by_kind.items())),
-                     "samples": dict(sorted(excluded.items()))},
-        "no_audio": by_kind.get(NO_AUDIO, 0),
-        "padded_samples": sum(int(s["padded"]) for s in shard_stats),
+        **accounting,
+        "no_audio": accounting["excluded"]["by_reason"].get(NO_AUDIO, 0),
         "segments": {k: sum(int(s["segments"][k]) for s in shard_stats)
                      for k in ("decoded", "encoded", "windows")},
         "audio_s_encoded": round(sum(float(s["audio_s_encoded"]) for s in shard_stats), 3),
         "model": settings.get("model"),
         "random_weights": settings.get("random_weights"),
         "layout": settings.get("layout"),
-        "accounted": with_features + len(excluded) == n_clips,
     }
 
 

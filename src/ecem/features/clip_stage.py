@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ecem.artifacts import read_table, write_json
+from ecem.features.accounting import sample_accounting
 from ecem.features.encoder import VisionPatchEncoder
 from ecem.features.extract import ExtractStats, extract_tokens, feature_row
 from ecem.features.frames import plan_samples
@@ -96,27 +97,15 @@ def _reason_kind(reason: str) -> str:
 def clip_quality(shard_stats: Sequence[Mapping[str, Any]], settings: Mapping[str, Any],
                  n_clips: int) -> dict[str, Any]:
     """results/quality/clip_features.json: every sample counted, none dropped silently."""
-    excluded: dict[str, str] = {}
-    for s in shard_stats:
-        excluded.update(s["excluded"])
-    by_kind: dict[str, int] = {}
-    for reason in excluded.values():
-        by_kind[_reason_kind(reason)] = by_kind.get(_reason_kind(reason), 0) + 1
-    with_features = sum(int(s["with_features"]) for s in shard_stats)
     return {
         "stage": STAGE,
-        "samples": n_clips,
-        "with_features": with_features,
-        "excluded": {"count": len(excluded), "by_reason": dict(sorted(by_kind.items())),
-                     "samples": dict(sorted(excluded.items()))},
-        "padded_samples": sum(int(s["padded"]) for s in shard_stats),
+        **sample_accounting(shard_stats, n_clips, _reason_kind),
         "frames": {"picked": sum(int(s["frames_picked"]) for s in shard_stats),
                    "encoded": sum(int(s["frames_encoded"]) for s in shard_stats),
                    "sources": sum(int(s["sources"]) for s in shard_stats)},
         "model": settings.get("model"),
         "random_weights": settings.get("random_weights"),
         "layout": settings.get("layout"),
-        "accounted": with_features + len(excluded) == n_clips,
     }
 
 
