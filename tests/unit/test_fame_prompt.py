@@ -71,8 +71,9 @@ def test_each_ablation_prompt_holds_exactly_its_modalities(name):
     assert "Phoebe is vegetarian" not in prompt  # the answer never leaks into the prompt
     # the workflow asks for exactly the artifacts the modalities need
     inputs = example_inputs(exp, {n: f"{n}.parquet" for n in ("annotations", "clips", "utterances", "features",
-                                                               "faces", "transcripts")})
+                                                               "audio", "faces", "transcripts")})
     assert ("features" in inputs) == exp["video"] and ("faces" in inputs) == exp["face"]
+    assert ("audio" in inputs) == exp.get("audio", False)
     assert ("transcripts" in inputs) == (exp["text"] and exp["text_source"] != "meld")
     assert (text_policy_param(exp, CONFIG) is not None) == ("transcripts" in inputs)
 
