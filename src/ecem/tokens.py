@@ -124,21 +124,21 @@ def write_features(rows: Iterable[dict[str, Any]], path: str | Path, settings: M
 
 
 def concat_features(parts: Sequence[str | Path], path: str | Path, settings: Mapping[str, Any],
-                    columns: pa.Schema = FEATURE_SCHEMA, stage: str = STAGE) -> int:
+                    schema: pa.Schema = FEATURE_SCHEMA, stage: str = STAGE) -> int:
     """Copy the shard files' rows, in order, into one Parquet file (streamed, row group by group)."""
-    schema = _schema_with_settings(settings, columns, stage)
+    with_meta = _schema_with_settings(settings, schema, stage)
     n = 0
     with atomic_path(path) as tmp:
-        with pq.ParquetWriter(tmp, schema) as writer:
+        with pq.ParquetWriter(tmp, with_meta) as writer:
             for part in parts:
                 pf = pq.ParquetFile(part)
                 for g in range(pf.num_row_groups):
-                    table = pf.read_row_group(g).cast(columns)
+                    table = pf.read_row_group(g).cast(schema)
                     if table.num_rows:
-                        writer.write_table(table.replace_schema_metadata(schema.metadata))
+                        writer.write_table(table.replace_schema_metadata(with_meta.metadata))
                         n += table.num_rows
             if n == 0:
-                writer.write_table(columns.empty_table().replace_schema_metadata(schema.metadata))
+                writer.write_table(schema.empty_table().replace_schema_metadata(with_meta.metadata))
     return n
 
 

@@ -1,11 +1,19 @@
-"""What a feature stage's quality summary says about its samples: every sample has tokens or a
-reason, counted by kind. Shared by the video and audio token stages, whose shard stats carry the
-same `excluded` / `with_features` / `padded` fields."""
+"""What the video and audio token stages share after extraction: gathering their shards into
+one token file (+ its array) and the quality summary's account of the samples — every sample has
+tokens or a reason, counted by kind. Both stages' shard stats carry the same `excluded` /
+`with_features` / `padded` fields."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
+
+from ecem.artifacts import read_table, write_json
+from ecem.tokens import FEATURE_SCHEMA, STAGE, concat_features, write_token_array
 
 
 def sample_accounting(shard_stats: Sequence[Mapping[str, Any]], n_clips: int,
@@ -27,3 +35,24 @@ def sample_accounting(shard_stats: Sequence[Mapping[str, Any]], n_clips: int,
         "padded_samples": sum(int(s["padded"]) for s in shard_stats),
         "accounted": with_features + len(excluded) == n_clips,
     }
+
+
+def gather_token_shards(token_parts: Sequence[str], stats_parts: Sequence[str], clips_path: str,
+                        out_tokens: str, out_array: str, out_quality: str,
+                        read_settings: Callable[[str], dict[str, Any]],
+                        quality: Callable[[Sequence[Mapping[str, Any]], Mapping[str, Any], int], dict[str, Any]],
+                        schema: pa.Schema = FEATURE_SCHEMA, stage: str = STAGE) -> dict[str, Any]:
+    """Shards (all extracted with the same settings) → one token file, its token array and the
+    quality summary `quality(stats, settings, n_clips)`, checked to count the rows written."""
+    settings = [read_settings(p) for p in token_parts]
+    for p, s in zip(token_parts[1:], settings[1:]):
+        if s != settings[0]:
+            raise ValueError(f"{p} was extracted with other settings than {token_parts[0]}")
+    n = concat_features(token_parts, out_tokens, settings[0], schema=schema, stage=stage)
+    write_token_array(out_tokens, out_array)
+    stats = [json.loads(Path(p).read_text()) for p in stats_parts]
+    summary = quality(stats, settings[0], len(read_table(clips_path, columns=["sample_id"])))
+    if summary["with_features"] != n:
+        raise RuntimeError(f"shards hold {n} rows but their stats say {summary['with_features']}")
+    write_json(summary, out_quality)
+    return summary

@@ -10,7 +10,6 @@ dialogue's running frame sums. Every sample of the shard ends with tokens or wit
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -23,11 +22,11 @@ import pandas as pd
 from ecem.artifacts import read_table, write_json
 from ecem.devices import resolve_device
 from ecem.features import audio
-from ecem.features.accounting import sample_accounting
+from ecem.features.accounting import gather_token_shards, sample_accounting
 from ecem.features.audio_encoder import WINDOW_S, AudioEncoder, load_encoder
 from ecem.media import AUDIO_SAMPLE_RATE, load_audio
 from ecem.sharding import dialogue_key, shard_of
-from ecem.tokens import concat_features, write_features, write_token_array
+from ecem.tokens import write_features
 
 log = logging.getLogger(__name__)
 
@@ -227,16 +226,7 @@ def run_gather(token_parts: Sequence[str], stats_parts: Sequence[str], clips_pat
                out_tokens: str, out_array: str, out_quality: str) -> None:
     """Rule audio_features: shards → audio.parquet, its token array (what FAME-Net reads) and the
     stage's quality summary."""
-    settings = [audio.read_settings(p) for p in token_parts]
-    for p, s in zip(token_parts[1:], settings[1:]):
-        if s != settings[0]:
-            raise ValueError(f"{p} was extracted with other settings than {token_parts[0]}")
-    n = concat_features(token_parts, out_tokens, settings[0], columns=audio.SCHEMA, stage=audio.STAGE)
-    write_token_array(out_tokens, out_array)
-    stats = [json.loads(Path(p).read_text()) for p in stats_parts]
-    n_clips = len(read_table(clips_path, columns=["sample_id"]))
-    quality = audio_quality(stats, settings[0], n_clips)
-    if quality["with_features"] != n:
-        raise RuntimeError(f"shards hold {n} rows but their stats say {quality['with_features']}")
-    write_json(quality, out_quality)
-    log.info("audio features: %d of %d samples; excluded %s", n, n_clips, quality["excluded"]["by_reason"])
+    quality = gather_token_shards(token_parts, stats_parts, clips_path, out_tokens, out_array, out_quality,
+                                  audio.read_settings, audio_quality, schema=audio.SCHEMA, stage=audio.STAGE)
+    log.info("audio features: %d of %d samples; excluded %s", quality["with_features"], quality["samples"],
+             quality["excluded"]["by_reason"])

@@ -6,19 +6,16 @@ tested) without Snakemake.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from ecem.artifacts import read_table, write_json
-from ecem.features.accounting import sample_accounting
+from ecem.features.accounting import gather_token_shards, sample_accounting
 from ecem.features.encoder import VisionPatchEncoder
 from ecem.features.extract import ExtractStats, extract_tokens, feature_row
 from ecem.features.frames import plan_samples
-from ecem.tokens import (PADDING_RULE, POOLING_RULE, STAGE, concat_features, read_settings, write_features,
-                         write_token_array)
+from ecem.tokens import PADDING_RULE, POOLING_RULE, STAGE, read_settings, write_features
 from ecem.sharding import dialogue_key, shard_of
 
 log = logging.getLogger(__name__)
@@ -113,17 +110,7 @@ def run_gather(token_parts: Sequence[str], stats_parts: Sequence[str], clips_pat
                out_tokens: str, out_array: str, out_quality: str) -> None:
     """Rule clip_features: shards → one clip.parquet, its token array (what FAME-Net reads) and
     the stage's quality summary."""
-    settings = [read_settings(p) for p in token_parts]
-    for p, s in zip(token_parts[1:], settings[1:]):
-        if s != settings[0]:
-            raise ValueError(f"{p} was extracted with other settings than {token_parts[0]}")
-    n = concat_features(token_parts, out_tokens, settings[0])
-    write_token_array(out_tokens, out_array)
-    stats = [json.loads(Path(p).read_text()) for p in stats_parts]
-    n_clips = len(read_table(clips_path, columns=["sample_id"]))
-    quality = clip_quality(stats, settings[0], n_clips)
-    if quality["with_features"] != n:
-        raise RuntimeError(f"shards hold {n} rows but their stats say {quality['with_features']}")
-    write_json(quality, out_quality)
-    log.info("clip features: %d of %d samples; excluded %s", n, n_clips,
+    quality = gather_token_shards(token_parts, stats_parts, clips_path, out_tokens, out_array, out_quality,
+                                  read_settings, clip_quality)
+    log.info("clip features: %d of %d samples; excluded %s", quality["with_features"], quality["samples"],
              quality["excluded"]["by_reason"])
