@@ -61,8 +61,8 @@ def make_pairs(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
 
 def legacy_meteor_ci(scorer: Scorer, run, boot: BootstrapSettings) -> tuple[float, float]:
     """METEOR's CI as before: each resample's statistics lines sent to the jar's EVAL command."""
-    lines = np.asarray(run.meteor_stats, dtype=object)
-    return bootstrap_ci(len(lines), lambda idx: np.array([scorer.meteor.evaluate(list(lines[r]))[0] for r in idx]),
+    lines = np.asarray(run.per_sample["meteor_stats"].tolist(), dtype=object)
+    return bootstrap_ci(len(lines), lambda idx: np.array([scorer.metric("meteor").jar.evaluate(list(lines[r]))[0] for r in idx]),
                         boot)
 
 

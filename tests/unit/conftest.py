@@ -32,3 +32,14 @@ def dinov2_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("dinov2")
     convert(default_onnx_path(), out)
     return out
+
+
+@pytest.fixture(scope="session")
+def scorer():
+    """One Scorer with every metric for the evaluate unit tests: Java (PTB tokenizer, METEOR) and
+    the encoders start once per test session, as they do once per scoring job."""
+    from ecem.evaluate.metrics import Scorer
+    from tests.unit.evaluate_fixtures import metrics_cfg
+
+    with Scorer(metrics_cfg()) as s:
+        yield s

