@@ -16,8 +16,7 @@ import numpy as np
 import torch
 
 from ecem.chat import PromptFormat
-
-IGNORE = -100
+from ecem.fame.model import IGNORE
 
 
 @dataclass(frozen=True)
@@ -100,3 +99,8 @@ def collate(batch: Sequence[Encoded], videos: Mapping[str, np.ndarray] | None, p
     if audios is not None:
         out["audio"] = _stack(batch, audios, "audio")
     return out
+
+
+def to_device(batch: Mapping[str, torch.Tensor | None], device: torch.device) -> dict[str, torch.Tensor | None]:
+    """A collated batch with its tensors on `device` (absent modalities stay None)."""
+    return {k: (v.to(device) if v is not None else None) for k, v in batch.items()}

@@ -14,8 +14,10 @@ Which parameters train is a list of glob patterns over this module's parameter n
 from __future__ import annotations
 
 import fnmatch
+import inspect
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +25,22 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
+from transformers.utils import ModelOutput
+
+from ecem.devices import supports_bf16
 
 log = logging.getLogger(__name__)
+IGNORE = -100  # label of positions outside the answer (ecem.fame.data masks the prompt with it)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def resolve_dtype(name: str, device: torch.device | str) -> torch.dtype:
-    """`auto` → bfloat16 on CUDA (when supported), float32 elsewhere."""
+    """`auto` → bfloat16 where the device computes it natively (a CUDA GPU that supports it, a
+    CPU with AVX512-BF16 or AMX: `ecem.devices.supports_bf16`), float32 elsewhere. The frozen LLM
+    takes this dtype; the trained projectors stay float32."""
     if name == "auto":
-        dev = torch.device(device)
-        if dev.type == "cuda" and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return torch.float32
+        return torch.bfloat16 if supports_bf16(torch.device(device).type) else torch.float32
     return DTYPES[name]
 
 
@@ -62,6 +67,16 @@ def ensure_placeholder(tokenizer: Any, token: str) -> int:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
     return int(ids[0])
+
+
+@dataclass
+class AnswerLoss(ModelOutput):
+    """What `FameModel.forward` returns: `loss` (mean over the batch's answer tokens), and per
+    sample the summed negative log-likelihood `nll` of its answer tokens and their number."""
+
+    loss: torch.Tensor | None = None
+    nll: torch.Tensor | None = None
+    n_tokens: torch.Tensor | None = None
 
 
 class FameModel(nn.Module):
@@ -218,11 +233,35 @@ class FameModel(nn.Module):
             embeds = embeds.masked_scatter(mask.unsqueeze(-1), projected)
         return embeds
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                labels: torch.Tensor | None = None, video: torch.Tensor | None = None,
-                audio: torch.Tensor | None = None) -> Any:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor,
+                video: torch.Tensor | None = None, audio: torch.Tensor | None = None) -> AnswerLoss:
+        """Teacher-forced answer loss: the negative log-likelihood of every labelled token
+        (`labels != IGNORE`) given everything before it, per sample and in total.
+
+        Only the positions whose next token is labelled get logits (`logits_to_keep`, where the
+        LLM takes it): the answer is a few tokens of a prompt hundreds long, and the output layer
+        over a large vocabulary at every prompt position would be a fifth of the work for nothing.
+        `loss` is the token-weighted mean, as Hugging Face's causal-LM loss."""
         embeds = self.splice(input_ids, video, audio)
-        return self.llm(inputs_embeds=embeds, attention_mask=attention_mask, labels=labels, use_cache=False)
+        targets = labels[:, 1:]
+        positions = (targets != IGNORE).any(0).nonzero().flatten()
+        if self._keeps_logits():
+            out = self.llm(inputs_embeds=embeds, attention_mask=attention_mask, use_cache=False,
+                           logits_to_keep=positions)
+            logits = out.logits
+        else:
+            logits = self.llm(inputs_embeds=embeds, attention_mask=attention_mask, use_cache=False).logits[:, positions]
+        kept = targets[:, positions]
+        nll = nn.functional.cross_entropy(logits.float().transpose(1, 2), kept, ignore_index=IGNORE,
+                                          reduction="none").sum(1)
+        n_tokens = (kept != IGNORE).sum(1)
+        return AnswerLoss(loss=nll.sum() / n_tokens.sum().clamp(min=1), nll=nll, n_tokens=n_tokens)
+
+    def _keeps_logits(self) -> bool:
+        """Whether the LLM's forward takes `logits_to_keep` (most transformers causal LMs do)."""
+        if not hasattr(self, "_logits_to_keep"):
+            self._logits_to_keep = "logits_to_keep" in inspect.signature(self.llm.forward).parameters
+        return self._logits_to_keep
 
     @torch.no_grad()
     def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,

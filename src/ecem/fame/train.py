@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from ecem.artifacts import atomic_path
-from ecem.fame.data import Encoded, collate
+from ecem.fame.data import Encoded, collate, to_device
 from ecem.fame.model import FameModel
 
 log = logging.getLogger(__name__)
@@ -116,12 +116,10 @@ def evaluate_loss(model: FameModel, examples: Sequence[Encoded], videos: Mapping
     model.eval()
     total, count = 0.0, 0
     for i in range(0, len(examples), batch_size):
-        batch = collate(examples[i:i + batch_size], videos, pad_id, audios=audios)
-        batch = {k: (v.to(device) if v is not None else None) for k, v in batch.items()}
-        n_tokens = int((batch["labels"][:, 1:] != -100).sum())
+        batch = to_device(collate(examples[i:i + batch_size], videos, pad_id, audios=audios), device)
         out = model(**batch)
-        total += float(out.loss) * n_tokens
-        count += n_tokens
+        total += float(out.nll.sum())
+        count += int(out.n_tokens.sum())
     model.train(was_training)
     return total / max(count, 1)
 
@@ -229,8 +227,7 @@ def train(model: FameModel, train_set: Sequence[Encoded], val_set: Sequence[Enco
                 break
             loss_sum = 0.0
             for idx in group:
-                batch = collate([train_set[i] for i in idx], videos, pad_id, audios=audios)
-                batch = {k: (v.to(device) if v is not None else None) for k, v in batch.items()}
+                batch = to_device(collate([train_set[i] for i in idx], videos, pad_id, audios=audios), device)
                 out = model(**batch)
                 loss = out.loss / len(group)
                 accelerator.backward(loss)
