@@ -1,4 +1,5 @@
-"""Batched generation from spliced `inputs_embeds`: greedy by default, sampling configurable."""
+"""Batched use of a trained model on spliced `inputs_embeds`: generation (greedy by default,
+sampling configurable) and teacher-forced scoring of reference answers."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ecem.fame.data import Encoded, collate
+from ecem.fame.data import Encoded, collate, to_device
 from ecem.fame.model import FameModel
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,29 @@ def generation_kwargs(cfg: Mapping[str, Any], tokenizer: Any) -> dict[str, Any]:
     return kwargs
 
 
+def _length_batches(examples: Sequence[Encoded], batch_size: int) -> list[list[int]]:
+    """Indices of `examples` in batches of similar length (little padding); the callers put
+    results back in input order."""
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i].input_ids))
+    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+@torch.no_grad()
+def score_answers(model: FameModel, tokenizer: Any, examples: Sequence[Encoded], videos: Mapping[str, np.ndarray],
+                  batch_size: int, device: torch.device,
+                  audios: Mapping[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per example (in order): the summed negative log-likelihood of its answer tokens given its
+    prompt (teacher forcing), and the number of those tokens."""
+    model.eval()
+    nll, n_tokens = np.zeros(len(examples)), np.zeros(len(examples), dtype=np.int64)
+    for idx in tqdm(_length_batches(examples, batch_size), desc="score", disable=None):
+        batch = collate([examples[i] for i in idx], videos, tokenizer.pad_token_id, audios=audios)
+        out = model(**to_device(batch, device))
+        nll[idx] = out.nll.double().cpu().numpy()
+        n_tokens[idx] = out.n_tokens.cpu().numpy()
+    return nll, n_tokens
+
+
 @torch.no_grad()
 def generate(model: FameModel, tokenizer: Any, examples: Sequence[Encoded], videos: Mapping[str, np.ndarray],
              cfg: Mapping[str, Any], device: torch.device,
@@ -38,16 +62,12 @@ def generate(model: FameModel, tokenizer: Any, examples: Sequence[Encoded], vide
     torch.manual_seed(int(cfg["seed"]))
     model.eval()
     kwargs = generation_kwargs(cfg, tokenizer)
-    order = sorted(range(len(examples)), key=lambda i: len(examples[i].input_ids))
     out: list[str | None] = [None] * len(examples)
-    bs = int(cfg["batch_size"])
-    for start in tqdm(range(0, len(order), bs), desc="generate", disable=None):
-        idx = order[start:start + bs]
-        batch = collate([examples[i] for i in idx], videos, tokenizer.pad_token_id, left_pad=True, audios=audios)
-        video = batch["video"].to(device) if batch["video"] is not None else None
-        audio = batch.get("audio")
-        new = model.generate(batch["input_ids"].to(device), batch["attention_mask"].to(device), video,
-                             audio.to(device) if audio is not None else None, **kwargs)
+    for idx in tqdm(_length_batches(examples, int(cfg["batch_size"])), desc="generate", disable=None):
+        batch = to_device(collate([examples[i] for i in idx], videos, tokenizer.pad_token_id, left_pad=True,
+                            audios=audios), device)
+        new = model.generate(batch["input_ids"], batch["attention_mask"], batch["video"], batch.get("audio"),
+                             **kwargs)
         for i, ids in zip(idx, new.tolist(), strict=True):
             out[i] = tokenizer.decode(ids, skip_special_tokens=True).strip()
     return [o or "" for o in out]

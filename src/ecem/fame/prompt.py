@@ -17,6 +17,7 @@ ablations (V, V+E, V+T, V+T+E) and the text-source comparison are config, not co
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -73,6 +74,22 @@ def build_prompt(sample: Mapping[str, Any], modalities: Modalities, prompt_cfg: 
             face = prompt_cfg["face_unknown"]
         parts.append(prompt_cfg["face"].format(face_emotion=face))
     return " ".join(parts)
+
+
+#: examples.parquet: one row per usable sample; `face_emotion`, `text`, `context` (JSON list of
+#: [speaker, text] turns) and `has_audio` are the prompt's fields, so `sample_fields` + `build_prompt`
+#: rebuild it (the modality-reliance check swaps one field between samples).
+EXAMPLE_COLUMNS = ["sample_id", "split", "emotion", "speaker", "prompt", "reference", "face_emotion", "text",
+                   "context", "has_audio"]
+
+
+def sample_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    """An examples.parquet row as the `sample` that `build_prompt` takes (its prompt's fields)."""
+    face = row.get("face_emotion")
+    return {"emotion": row["emotion"], "speaker": row["speaker"], "text": row.get("text"),
+            "context": [tuple(turn) for turn in json.loads(row.get("context") or "[]")],
+            "face_emotion": None if face is None or (isinstance(face, float) and pd.isna(face)) else face,
+            "has_audio": bool(row.get("has_audio"))}
 
 
 def _clean_text(value: Any) -> str:
@@ -136,9 +153,9 @@ def build_examples(annotations: pd.DataFrame, clips: pd.DataFrame, utterances: p
             "sample_id": s.sample_id, "split": s.split, "emotion": s.emotion, "speaker": s.speaker,
             "prompt": build_prompt(sample, modalities, prompt_cfg), "reference": _clean_text(s.cause),
             "face_emotion": sample.get("face_emotion"), "text": sample.get("text"),
+            "context": json.dumps(sample.get("context") or []), "has_audio": bool(sample.get("has_audio")),
         })
-    out = pd.DataFrame(rows, columns=["sample_id", "split", "emotion", "speaker", "prompt", "reference",
-                                      "face_emotion", "text"])
+    out = pd.DataFrame(rows, columns=EXAMPLE_COLUMNS)
     summary = {"n_samples": int(len(annotations)), "n_examples": int(len(out)), "excluded": excluded,
                "by_split": out["split"].value_counts().sort_index().to_dict()}
     if modalities.audio:

@@ -271,16 +271,17 @@ def run_train(experiment: str, examples_path: str, features_path: str | None, ll
              result["selected"], result["history"][-1]["loss"] if result["history"] else float("nan"))
 
 
-# ------------------------------------------------------------------ rule: fame_generate
-def run_generate(experiment: str, examples_path: str, features_path: str | None, llm_path: str,
-                 model_path: str, fame_cfg: Mapping[str, Any], generate_cfg: Mapping[str, Any],
-                 max_length: int, out: str, threads: int = 1, audio_path: str | None = None) -> None:
-    """Explain every example of the configured splits (default: `test`) → predictions.parquet."""
-    from ecem.fame.generate import generate
-
+# ------------------------------------------------------------------ a trained run
+def load_trained(examples_path: str, features_path: str | None, llm_path: str, model_path: str,
+                 fame_cfg: Mapping[str, Any], splits: list[str], threads: int = 1,
+                 audio_path: str | None = None) -> tuple[FameModel, Any, pd.DataFrame, Mapping[str, np.ndarray],
+                                                         TokenStore | None, torch.device]:
+    """A trained run ready to use on `splits`: the model with its trained weights on this job's
+    device, the tokenizer, the examples of those splits and their video and audio tokens (what
+    generation and the reliance check share)."""
     torch.set_num_threads(max(1, int(threads)))
     examples = read_table(examples_path)
-    rows = examples[examples["split"].isin(generate_cfg["splits"])].reset_index(drop=True)
+    rows = examples[examples["split"].isin(splits)].reset_index(drop=True)
     placeholder = fame_cfg["prompt"]["video_placeholder"]
     uses_video = bool(rows["prompt"].str.contains(placeholder, regex=False).any())
     videos = load_videos(features_path, list(rows["sample_id"])) if uses_video else {}
@@ -290,6 +291,19 @@ def run_generate(experiment: str, examples_path: str, features_path: str | None,
                                       audios.shape[1] if audios is not None else None)
     model.load_trainable(model_path)
     model.to(device)
+    return model, tokenizer, rows, videos, audios, device
+
+
+# ------------------------------------------------------------------ rule: fame_generate
+def run_generate(experiment: str, examples_path: str, features_path: str | None, llm_path: str,
+                 model_path: str, fame_cfg: Mapping[str, Any], generate_cfg: Mapping[str, Any],
+                 max_length: int, out: str, threads: int = 1, audio_path: str | None = None) -> None:
+    """Explain every example of the configured splits (default: `test`) → predictions.parquet."""
+    from ecem.fame.generate import generate
+
+    model, tokenizer, rows, videos, audios, device = load_trained(
+        examples_path, features_path, llm_path, model_path, fame_cfg, list(generate_cfg["splits"]), threads,
+        audio_path)
     encoded = encode_table(rows, tokenizer, fame_cfg["prompt"], model.placeholder_id, videos, max_length, False,
                            audios=audios, audio_placeholder_id=model.audio_placeholder_id)
     predictions = generate(model, tokenizer, encoded, videos, generate_cfg, device, audios) if encoded else []
@@ -304,6 +318,52 @@ def run_generate(experiment: str, examples_path: str, features_path: str | None,
                                                  if k in ("model", "stand_in_for")},
                                     "model_sha256": sha256_file(model_path)})
     log.info("%s: %d predictions (%s)", experiment, len(table), ", ".join(generate_cfg["splits"]))
+
+
+# ------------------------------------------------------------------ rule: fame_reliance
+def run_reliance(experiment: str, examples_path: str, features_path: str | None, llm_path: str,
+                 model_path: str, fame_cfg: Mapping[str, Any], generate_cfg: Mapping[str, Any],
+                 reliance_cfg: Mapping[str, Any], max_length: int, out: str, threads: int = 1,
+                 audio_path: str | None = None) -> None:
+    """The modality-reliance check of a trained run (`ecem.fame.reliance`) on the samples it
+    explains (generation's splits), batched and placed as generation is → reliance.parquet."""
+    from ecem.fame.generate import generate, score_answers
+    from ecem.fame.reliance import SwappedTokens, inputs_used, reliance_table
+
+    model, tokenizer, rows, videos, audios, device = load_trained(
+        examples_path, features_path, llm_path, model_path, fame_cfg, list(generate_cfg["splits"]), threads,
+        audio_path)
+    modalities = Modalities.from_experiment(read_metadata(examples_path)["settings"]["modalities"])
+    prompt_cfg = fame_cfg["prompt"]
+    enc = dict(audios=audios, audio_placeholder_id=model.audio_placeholder_id)
+
+    def tokens(video_source: Mapping[str, str], audio_source: Mapping[str, str]) -> tuple[Any, Any]:
+        return (SwappedTokens(videos, video_source) if videos else videos,
+                SwappedTokens(audios, audio_source) if audios is not None else None)
+
+    def score(examples: pd.DataFrame, video_source: Mapping[str, str],
+              audio_source: Mapping[str, str]) -> tuple[np.ndarray, np.ndarray]:
+        encoded = encode_table(examples, tokenizer, prompt_cfg, model.placeholder_id, videos, max_length, True,
+                               **enc)
+        v, a = tokens(video_source, audio_source)
+        return score_answers(model, tokenizer, encoded, v, int(generate_cfg["batch_size"]), device, a)
+
+    def decode(examples: pd.DataFrame, video_source: Mapping[str, str],
+               audio_source: Mapping[str, str]) -> list[str]:
+        encoded = encode_table(examples, tokenizer, prompt_cfg, model.placeholder_id, videos, max_length, False,
+                               **enc)
+        v, a = tokens(video_source, audio_source)
+        return generate(model, tokenizer, encoded, v, generate_cfg, device, a)
+
+    table = reliance_table(score, rows, modalities, prompt_cfg, reliance_cfg,
+                           decode if reliance_cfg["generate"] else None)
+    write_table(table, out, STAGE, {"experiment": experiment, "reliance": dict(reliance_cfg),
+                                    "inputs": inputs_used(modalities), "splits": list(generate_cfg["splits"]),
+                                    "batch_size": int(generate_cfg["batch_size"]), "device": str(device),
+                                    "random_weights": is_random_model(llm_path),
+                                    "model_sha256": sha256_file(model_path)})
+    log.info("%s: reliance of %s on %d samples", experiment, ", ".join(inputs_used(modalities)) or "nothing",
+             len(rows))
 
 
 # ------------------------------------------------------------------ rule: fame_quality
