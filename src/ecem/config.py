@@ -140,6 +140,7 @@ def config_problems(config: Mapping[str, Any]) -> list[str]:
                 problems.append(error)
         elif (error := model_refs.missing_path_error(key, ref)) is not None:
             problems.append(error)
+    problems += _runs_problems(config)
     trainable = [str(p) for p in config["fame"]["trainable"]]
     only_projectors = all(p.startswith(("projector", "audio_projector")) for p in trainable)
     audio_trains = any(p.startswith("audio_projector") for p in trainable)
@@ -153,6 +154,35 @@ def config_problems(config: Mapping[str, Any]) -> list[str]:
                             f"part (fame.trainable = {trainable}, the projectors) would get no "
                             f"gradient; use video: true, audio: true with 'audio_projector.*' "
                             f"trainable, or add trainable LLM parameters")
+    return problems
+
+
+def selected_runs(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(experiments, baselines) that this invocation runs: those named by `runs`, in the order
+    they are defined, or all of them when `runs` is null."""
+    chosen = config.get("runs")
+    experiments, baselines = dict(config["experiments"]), dict(config["baselines"] or {})
+    if chosen is None:
+        return experiments, baselines
+    return ({k: v for k, v in experiments.items() if k in chosen},
+            {k: v for k, v in baselines.items() if k in chosen})
+
+
+def _runs_problems(config: Mapping[str, Any]) -> list[str]:
+    experiments, baselines = config["experiments"], config["baselines"] or {}
+    problems = []
+    both = sorted(set(experiments) & set(baselines))
+    if both:
+        problems.append(f"config keys 'experiments' and 'baselines' both define {both}: run names must be unique")
+    unknown = [r for r in config.get("runs") or [] if r not in experiments and r not in baselines]
+    if unknown:
+        problems.append(f"config key 'runs' names {unknown}, which no 'experiments' or 'baselines' entry "
+                        f"defines (defined: {', '.join([*experiments, *baselines])})")
+    picked = [*selected_runs(config)[0], *selected_runs(config)[1]]
+    outside = [r for r in config["evaluate"]["human_eval"]["runs"] if r not in picked]
+    if outside and not unknown:
+        problems.append(f"config key 'evaluate.human_eval.runs' names {outside}, which are not among the "
+                        f"runs this invocation makes (runs: {picked})")
     return problems
 
 

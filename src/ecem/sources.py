@@ -101,25 +101,44 @@ def ecem_source(config: Mapping[str, Any]) -> Source:
     return Source(cached, download=not Path(cached).is_file())
 
 
-def missing_inputs(config: Mapping[str, Any]) -> list[str]:
-    """Input files that no rule makes and that are absent (one line each, naming the key).
+class MissingInput(FileNotFoundError):
+    """An input the requested targets need does not exist (the message names the config key)."""
 
-    Snakemake does not look at the inputs of jobs whose outputs are up to date, so a corpus that
-    went missing after a run would otherwise pass as "Nothing to be done" on stale results.
+
+def input_paths(config: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """The input files of each kind, by config key: `csvs` (the MELD CSVs) and `annotations` (the
+    ECEM JSON) — all the annotation join, the split, the text baselines and their metrics read —
+    and `videos` (the MELD clip folders: what everything that looks at the clips reads)."""
+    layout = MeldLayout.from_config({**config["meld"], "root": meld_source(config).path})
+    return {"csvs": {f"meld.splits.{s}.csv": str(layout.csv_path(s)) for s in layout.splits},
+            "annotations": {"ecem.annotations": ecem_source(config).path},
+            "videos": {f"meld.splits.{s}.videos": str(layout.video_dir(s)) for s in layout.splits}}
+
+
+def checked_inputs(config: Mapping[str, Any], kind: str, targets: Iterable[str] = ()) -> list[str]:
+    """The `kind` inputs (see `input_paths`) of a rule whose job the requested `targets` need.
+
+    Used as a Snakemake input function, so only the rules a target needs check their inputs;
+    e.g. the annotation join runs with the CSVs and the JSON alone, without the clip folders. A
+    missing input stops the run, naming its config key and the targets that needed it, also when
+    outputs from an earlier run exist (Snakemake would otherwise call them up to date). Inputs a
+    download rule makes (the demo's or the download cache's) are not checked: a rule makes them.
     """
+    paths = input_paths(config)[kind]
+    for key, path in paths.items():
+        if not _made_by_a_rule(config, key) and not Path(path).exists():
+            wanted = ", ".join(sorted(targets)) or "the default target (rule all)"
+            raise MissingInput(f"Missing input: config key {key!r}: {path!r} does not exist (needed for {wanted})")
+    return list(paths.values())
+
+
+def _made_by_a_rule(config: Mapping[str, Any], key: str) -> bool:
+    """Whether the input named by `key` is an output of this workflow (the demo corpus, or the
+    download cache while a download is pending)."""
     if config["demo"]["enabled"]:
-        return []
-    problems = []
-    meld, ecem = meld_source(config), ecem_source(config)
-    if not meld.download:
-        layout = MeldLayout.from_config({**config["meld"], "root": meld.path})
-        named = {f"meld.splits.{s}.csv": layout.csv_path(s) for s in layout.splits}
-        named.update({f"meld.splits.{s}.videos": layout.video_dir(s) for s in layout.splits})
-        problems += [f"config key {key!r}: input {str(path)!r} does not exist"
-                     for key, path in named.items() if not path.exists()]
-    if not ecem.download and not Path(ecem.path).is_file():
-        problems.append(f"config key 'ecem.annotations': input {ecem.path!r} does not exist")
-    return problems
+        return True
+    source = ecem_source(config) if key == "ecem.annotations" else meld_source(config)
+    return source.download
 
 
 def user_inputs(config: Mapping[str, Any]) -> dict[str, str]:

@@ -10,6 +10,7 @@ from html.parser import HTMLParser
 import pandas as pd
 from PIL import Image
 
+from ecem.dataset.statistics import dataset_statistics
 from ecem.artifacts import write_json, write_table
 from ecem.evaluate.report import banner_items, build_report, quality_view
 from ecem.evaluate.tables import build_tables, display_table, write_tables
@@ -130,8 +131,10 @@ def test_report_is_self_contained_and_survives_absent_stages(tmp_path):
     tables = build_tables(runs, {r: json.loads(p.read_text()) for r, p in cards.items()})
     write_tables(tables, tmp_path / "tables")
     out = tmp_path / "report.html"
+    write_json(dataset_statistics(ann), tmp_path / "statistics.json")
     build_report(
         annotations=str(tmp_path / "annotations.parquet"),
+        statistics=str(tmp_path / "statistics.json"),
         clips=str(tmp_path / "absent_clips.parquet"),
         quality={"dataset": str(quality), "transcribe": str(tmp_path / "quality" / "transcribe.json")},
         metrics={r: str(p) for r, p in paths.items()},

@@ -36,9 +36,14 @@ def test_users_meld_root_is_read_and_never_downloaded_over(tmp_path, cfg):
     assert sources.meld_source(cfg) == sources.Source("data/MELD.Raw", download=False)
     (tmp_path / "data/MELD.Raw/dev_sent_emo.csv").unlink()  # incomplete: still the user's
     assert sources.meld_source(cfg) == sources.Source("data/MELD.Raw", download=False)
-    assert sources.missing_inputs(cfg) == [
-        "config key 'meld.splits.dev.csv': input 'data/MELD.Raw/dev_sent_emo.csv' does not exist",
-        "config key 'ecem.annotations': input 'resources/demo/ecem_annotations.json' does not exist"]
+    # a missing input is an error of the rules that read it only, naming its key and the targets
+    with pytest.raises(sources.MissingInput, match=r"config key 'meld.splits.dev.csv': 'data/MELD.Raw/dev_sent_emo"
+                                                   r".csv' does not exist \(needed for results/x.json\)"):
+        sources.checked_inputs(cfg, "csvs", ["results/x.json"])
+    with pytest.raises(sources.MissingInput, match="config key 'ecem.annotations'.*the default target"):
+        sources.checked_inputs(cfg, "annotations")
+    assert sources.checked_inputs(cfg, "videos") == [f"data/MELD.Raw/{d}" for d in (
+        "train_splits", "dev_splits_complete", "output_repeated_splits_test")]
 
 
 def test_absent_root_with_url_downloads_into_the_cache_once(tmp_path, cfg):

@@ -2,10 +2,10 @@
 from pathlib import Path
 
 from ecem import model_refs, sources
-from ecem.config import ConfigError, check_config
+from ecem.config import ConfigError, check_config, selected_runs
 from ecem.meld import MeldLayout
 from ecem.provenance import code_version
-from ecem.resources import gpus
+from ecem.resources import gpus, threads
 from ecem.tokens import token_array_path
 
 try:
@@ -25,6 +25,7 @@ UTTERANCES = f"{ECEM}/utterances.parquet"
 SEGMENTS = f"{ECEM}/segments.parquet"
 CLIPS = f"{ECEM}/clips.parquet"
 DATASET_QUALITY = f"{ECEM}/quality.json"
+DATASET_STATISTICS = f"{ECEM}/statistics.json"
 RENDER_SHARDS = range(config["dataset"]["render"]["shards"])
 RENDER_DIRS = [f"{ECEM}/render/shard-{k}" for k in RENDER_SHARDS]
 TRANSCRIPTS = f"{RESULTS}/transcripts.parquet"
@@ -34,8 +35,10 @@ AUDIO_FEATURES = f"{RESULTS}/features/audio.parquet"
 AUDIO_TOKEN_ARRAY = str(token_array_path(AUDIO_FEATURES))  # FAME-Net reads it
 FACES_TABLE = f"{RESULTS}/features/faces.parquet"
 FACE_SUMMARY = f"{RESULTS}/features/face_summary.parquet"
+# The runs this invocation makes (config `runs`: a selection of experiments and baselines).
+EXPERIMENTS, BASELINES = selected_runs(config)
 # The audio stage runs only when an experiment hears audio (experiments.<name>.audio).
-USES_AUDIO = any(e.get("audio", False) for e in config["experiments"].values())
+USES_AUDIO = any(e.get("audio", False) for e in EXPERIMENTS.values())
 STAGE_QUALITY = {  # each stage's data-quality summary, as the report names them
     "dataset": DATASET_QUALITY,
     **{
@@ -54,8 +57,14 @@ MELD_SOURCE = sources.meld_source(config)
 MELD_CFG = {**config["meld"], "root": MELD_SOURCE.path}
 MELD = MeldLayout.from_config(MELD_CFG)
 ECEM_SOURCE = sources.ecem_source(config)
-MISSING_INPUTS = sources.missing_inputs(config)
-if MISSING_INPUTS:
-    raise WorkflowError(f"Missing input: {MISSING_INPUTS[0]}")
+
+
+def inputs_of(kind):
+    """Input function: the `kind` inputs (ecem.sources.input_paths) a job of the requested
+    targets needs, each checked to exist (a missing one names its config key and the targets)."""
+    return lambda wildcards: sources.checked_inputs(
+        config, kind, workflow.dag_settings.targets
+    )
+
 # One software environment for every rule (conda users: --software-deployment-method conda).
 CONDA_ENV = f"{workflow.basedir}/envs/pipeline.yaml"

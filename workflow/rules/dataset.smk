@@ -1,11 +1,11 @@
 # The dataset stage: MELD + ECEM JSON → samples, split, probed utterances, segments, prefix clips.
-DATASET_OUTPUTS = [ANNOTATIONS, UTTERANCES, SEGMENTS, CLIPS, DATASET_QUALITY]
+DATASET_OUTPUTS = [ANNOTATIONS, DATASET_STATISTICS, UTTERANCES, SEGMENTS, CLIPS, DATASET_QUALITY]
 
 
 rule resolve_annotations:
     input:
-        csvs=[str(MELD.csv_path(s)) for s in MELD.splits],
-        annotations=ECEM_SOURCE.path,
+        csvs=inputs_of("csvs"),
+        annotations=inputs_of("annotations"),
     output:
         resolved=f"{ECEM}/resolved.parquet",
         quarantine=f"{ECEM}/quarantine.parquet",
@@ -43,10 +43,28 @@ rule split_samples:
         "../scripts/dataset_split.py"
 
 
+# Needs the annotations only (no clips): the metadata-only path's dataset statistics.
+rule dataset_statistics:
+    input:
+        annotations=rules.split_samples.output[0],
+    output:
+        DATASET_STATISTICS,
+    log:
+        f"{LOGS}/dataset_statistics.log",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/dataset_statistics.py"
+
+
 rule probe_utterances:
     input:
         resolved=rules.resolve_annotations.output.resolved,
-        videos=[str(MELD.video_dir(s)) for s in MELD.splits],
+        videos=inputs_of("videos"),
     output:
         UTTERANCES,
     log:
@@ -80,7 +98,7 @@ rule render_clips:
         f"{BENCHMARKS}/render_clips/shard-{{shard}}.tsv"
     conda:
         CONDA_ENV
-    threads: 2
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=120,

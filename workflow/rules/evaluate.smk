@@ -1,27 +1,21 @@
-# The evaluate stage: baselines, metrics with bootstrap CIs per run, the paper's tables, the HTML
-# report and human-evaluation sheets. Runs = FAME-Net experiments (config `experiments:`) +
-# baselines (config `baselines:`); both write results/runs/{run}/predictions.parquet.
+# The evaluate stage: baselines, metrics with bootstrap CIs per run, the paper's tables, the
+# modality-reliance table, the HTML report and human-evaluation sheets. Runs = the selected FAME-Net
+# experiments (config `experiments:`, `runs:`) + baselines (`baselines:`); both write
+# results/runs/{run}/predictions.parquet, and each run is scored from its own predictions alone.
 from ecem.evaluate.rules import baseline_params, names_regex
 from ecem.evaluate.tables import TABLE_NAMES
 
 HUMAN = f"{RESULTS}/human_eval"
-EXPERIMENT_RUNS = list(config.get("experiments", {}))
+EXPERIMENT_RUNS = list(EXPERIMENTS)
 RUN_BASELINES = [
-    b
-    for b, c in config["baselines"].items()
-    if c["kind"] in ("template", "retrieval", "zero_shot")
+    b for b, c in BASELINES.items() if c["kind"] in ("template", "retrieval", "zero_shot")
 ]
 UNRUN_BASELINES = {
     b: f"{c['kind']} baseline with {c['model']}: configured and validated, not run by this pipeline"
-    for b, c in config["baselines"].items()
+    for b, c in BASELINES.items()
     if c["kind"] == "video_llm"
 }
 EVAL_RUNS = EXPERIMENT_RUNS + RUN_BASELINES
-
-if set(EXPERIMENT_RUNS) & set(config["baselines"]):
-    raise WorkflowError(
-        f"names used both as experiments and baselines: {sorted(set(EXPERIMENT_RUNS) & set(config['baselines']))}"
-    )
 EVAL_CFG = config["evaluate"]
 METRICS_CFG = {
     k: EVAL_CFG[k]
@@ -69,29 +63,33 @@ rule evaluate_baseline:
         "../scripts/evaluate_baseline.py"
 
 
-# One job scores every run: Java and the encoders start once, and runs whose predictions did not
-# change are taken from the cache (results/evaluate/cache) instead of being scored again.
+# One job per run: a run's metrics need its own predictions only. Java and the encoders cost more
+# than scoring a run, so the first job of a full evaluation also scores the other runs whose
+# predictions are there and caches them (results/evaluate/cache); the low priority makes these jobs
+# wait for the runs' generation, and the others then copy their scores from the cache.
 rule evaluate_metrics:
     input:
-        predictions=expand(f"{RUNS}/{{run}}/predictions.parquet", run=EVAL_RUNS),
+        predictions=f"{RUNS}/{{run}}/predictions.parquet",
         annotations=ANNOTATIONS,
     output:
-        scores=expand(f"{RUNS}/{{run}}/scores.parquet", run=EVAL_RUNS),
-        metrics=expand(f"{RUNS}/{{run}}/metrics.json", run=EVAL_RUNS),
+        scores=f"{RUNS}/{{run}}/scores.parquet",
+        metrics=f"{RUNS}/{{run}}/metrics.json",
     log:
-        f"{LOGS}/evaluate_metrics.log",
+        f"{LOGS}/evaluate_metrics/{{run}}.log",
     benchmark:
-        f"{BENCHMARKS}/evaluate_metrics.tsv"
+        f"{BENCHMARKS}/evaluate_metrics/{{run}}.tsv"
+    wildcard_constraints:
+        run=names_regex(EVAL_RUNS),
     conda:
         CONDA_ENV
-    threads: 2
+    threads: threads(EVAL_CFG)
+    priority: -1
     resources:
         mem_mb=4000,
         runtime=60,
         gpu=gpus(EVAL_CFG),
     params:
         cfg=METRICS_CFG,
-        runs=EVAL_RUNS,
         cache_dir=f"{RESULTS}/evaluate/cache",
     script:
         "../scripts/evaluate_metrics.py"
@@ -99,9 +97,10 @@ rule evaluate_metrics:
 
 rule evaluate_tables:
     input:
-        metrics=rules.evaluate_metrics.output.metrics,
-        scores=rules.evaluate_metrics.output.scores,
+        metrics=expand(rules.evaluate_metrics.output.metrics, run=EVAL_RUNS),
+        scores=expand(rules.evaluate_metrics.output.scores, run=EVAL_RUNS),
         cards=expand(f"{RUNS}/{{run}}/run_card.json", run=EXPERIMENT_RUNS),
+        reliance=expand(f"{RUNS}/{{run}}/reliance.parquet", run=EXPERIMENT_RUNS),
     output:
         report(
             expand(
@@ -128,11 +127,12 @@ rule evaluate_tables:
 
 rule evaluate_report:
     input:
-        metrics=rules.evaluate_metrics.output.metrics,
+        metrics=expand(rules.evaluate_metrics.output.metrics, run=EVAL_RUNS),
         predictions=expand(f"{RUNS}/{{run}}/predictions.parquet", run=EVAL_RUNS),
         cards=expand(f"{RUNS}/{{run}}/run_card.json", run=EXPERIMENT_RUNS),
         tables=rules.evaluate_tables.output,
         annotations=ANNOTATIONS,
+        statistics=DATASET_STATISTICS,
         clips=CLIPS,
         transcripts=TRANSCRIPTS,
         face_summary=FACE_SUMMARY,

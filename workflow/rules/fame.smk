@@ -7,7 +7,6 @@ import re
 from ecem.fame import workflow as fame_wf
 
 FAME = config["fame"]
-EXPERIMENTS = config["experiments"]
 FAME_EXPERIMENT = "|".join(re.escape(name) for name in EXPERIMENTS)
 # `fame.llm` is a hub id, a local path (read only) or random:<name>, a tiny random LLaMA that rule
 # tiny_llm builds under resources/models/ (ecem.model_refs); the rules get where it lives.
@@ -16,6 +15,7 @@ FAME_LLM_INPUT = model_refs.local_input(FAME["llm"])
 FAME_PARAMS = {**{k: v for k, v in FAME.items() if k != "tiny_llm"}, "llm": FAME_LLM}
 FAME_OUTPUTS = [
     *expand(f"{RUNS}/{{experiment}}/predictions.parquet", experiment=EXPERIMENTS),
+    *expand(f"{RUNS}/{{experiment}}/reliance.parquet", experiment=EXPERIMENTS),
     STAGE_QUALITY["train"],
 ]
 
@@ -106,7 +106,7 @@ rule fame_train:
         experiment=FAME_EXPERIMENT,
     conda:
         CONDA_ENV
-    threads: 2
+    threads: threads(config["train"])
     resources:
         mem_mb=config["train"]["mem_mb"],
         runtime=config["train"]["runtime"],
@@ -119,15 +119,19 @@ rule fame_train:
         "../scripts/fame_train.py"
 
 
+# What using a trained run needs (generation and the reliance check alike).
+TRAINED_RUN = {
+    "examples": rules.fame_examples.output[0],
+    "features": fame_wf.by_experiment(EXPERIMENTS, fame_wf.features_input, CLIP_FEATURES),
+    "audio": fame_wf.by_experiment(EXPERIMENTS, fame_wf.audio_input, AUDIO_FEATURES),
+    "llm": FAME_LLM_INPUT,
+    "model": rules.fame_train.output.model,
+}
+
+
 rule fame_generate:
     input:
-        examples=rules.fame_examples.output[0],
-        features=fame_wf.by_experiment(
-            EXPERIMENTS, fame_wf.features_input, CLIP_FEATURES
-        ),
-        audio=fame_wf.by_experiment(EXPERIMENTS, fame_wf.audio_input, AUDIO_FEATURES),
-        llm=FAME_LLM_INPUT,
-        model=rules.fame_train.output.model,
+        **TRAINED_RUN,
     output:
         f"{RUNS}/{{experiment}}/predictions.parquet",
     log:
@@ -138,7 +142,7 @@ rule fame_generate:
         experiment=FAME_EXPERIMENT,
     conda:
         CONDA_ENV
-    threads: 2
+    threads: threads(config["generate"])
     resources:
         mem_mb=config["train"]["mem_mb"],
         runtime=config["train"]["runtime"],
@@ -149,6 +153,35 @@ rule fame_generate:
         max_length=config["train"]["max_length"],
     script:
         "../scripts/fame_generate.py"
+
+
+# Modality reliance: the run re-scored with each input permuted, on generation's samples, device
+# and batch size (ecem.fame.reliance).
+rule fame_reliance:
+    input:
+        **TRAINED_RUN,
+    output:
+        f"{RUNS}/{{experiment}}/reliance.parquet",
+    log:
+        f"{LOGS}/fame_reliance/{{experiment}}.log",
+    benchmark:
+        f"{BENCHMARKS}/fame_reliance/{{experiment}}.tsv"
+    wildcard_constraints:
+        experiment=FAME_EXPERIMENT,
+    conda:
+        CONDA_ENV
+    threads: threads(config["generate"])
+    resources:
+        mem_mb=config["train"]["mem_mb"],
+        runtime=config["train"]["runtime"],
+        gpu=gpus(config["generate"]),
+    params:
+        fame=FAME_PARAMS,
+        generate=config["generate"],
+        reliance=config["reliance"],
+        max_length=config["train"]["max_length"],
+    script:
+        "../scripts/fame_reliance.py"
 
 
 rule fame_quality:

@@ -31,7 +31,7 @@ rule audio_features_shard:
         shard=r"\d+",
     conda:
         CONDA_ENV
-    threads: 2
+    threads: threads(AUDIO_CFG)
     resources:
         mem_mb=4000,
         runtime=120,

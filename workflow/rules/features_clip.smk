@@ -47,7 +47,7 @@ rule clip_features_shard:
         shard=r"\d+",
     conda:
         CONDA_ENV
-    threads: 2
+    threads: threads(CLIP_CFG)
     resources:
         mem_mb=8000,
         runtime=240,

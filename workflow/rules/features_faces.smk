@@ -21,7 +21,7 @@ rule faces_shard:
         shard=r"\d+",
     conda:
         CONDA_ENV
-    threads: 1  # one torch thread per shard: scale with `shards` (OpenMP oversubscription hurts)
+    threads: threads(FACES_CFG)
     resources:
         mem_mb=4000,
         runtime=240,

@@ -16,7 +16,7 @@ rule transcribe_shard:
         f"{BENCHMARKS}/transcribe/shard-{{shard}}.tsv"
     conda:
         CONDA_ENV
-    threads: 2
+    threads: threads(config["transcribe"])
     resources:
         mem_mb=4000,
         runtime=120,

@@ -9,6 +9,7 @@ sm = snakemake  # noqa: F821 (injected by Snakemake)
 with rule_logging(sm):
     build_report(
         annotations=sm.input.annotations,
+        statistics=sm.input.statistics,
         clips=sm.input.clips,
         quality=dict(zip(sm.params.quality_names, sm.input.quality, strict=True)),
         metrics=dict(zip(sm.params.runs, sm.input.metrics, strict=True)),

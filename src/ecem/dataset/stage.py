@@ -19,6 +19,7 @@ from ecem.dataset.probe import probe_utterances, touched_utterances
 from ecem.dataset.quality import dataset_quality
 from ecem.dataset.render import render_shard
 from ecem.dataset.split import grouped_split
+from ecem.dataset.statistics import dataset_statistics
 from ecem.meld import UTTERANCE_KEYS, MeldLayout, read_meld, read_meld_rows
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,14 @@ def run_split(resolved_path: str, cfg: dict[str, Any], out: str) -> None:
     samples["split"] = grouped_split(samples, cfg["ratios"], cfg["seed"])
     write_table(samples, out, STAGE, {"split": cfg})
     log.info("split: %s", samples["split"].value_counts().to_dict())
+
+
+def run_statistics(annotations_path: str, out: str) -> None:
+    """annotations.parquet → statistics.json (counts per split and emotion, cause lengths): what
+    the report's dataset figures show, from the CSVs and the JSON alone."""
+    stats = dataset_statistics(read_table(annotations_path))
+    write_json({"stage": STAGE, **stats}, out)
+    log.info("dataset statistics: %d samples in %d dialogues", stats["samples"], stats["dialogues"])
 
 
 def run_probe(resolved_path: str, meld_cfg: dict[str, Any], cfg: dict[str, Any], out: str,

@@ -129,7 +129,8 @@ def retrieval_baseline(
 def zero_shot_baseline(samples: pd.DataFrame, cfg: Mapping[str, Any], device: str = "cpu") -> pd.DataFrame:
     """Zero-shot prompting of a transformers causal LM with the sample's text (no video), greedy,
     the first line of the answer kept. `style: chat` renders the prompt as the user message of the
-    tokenizer's chat template (with `system`), as FAME-Net's `fame.prompt.style` does."""
+    tokenizer's chat template (with `system`), as FAME-Net's `fame.prompt.style` does. Prompts of
+    similar length are decoded together (`batch_size`, left-padded)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -138,15 +139,21 @@ def zero_shot_baseline(samples: pd.DataFrame, cfg: Mapping[str, Any], device: st
     model = AutoModelForCausalLM.from_pretrained(cfg["model"]).eval().to(device)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    preds = []
+    prompts = [fmt.prompt_ids(tok, cfg["prompt"].format(**_fields(r))) for r in samples.to_dict("records")]
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    batch_size = int(cfg.get("batch_size", 8))
+    preds: list[str] = [""] * len(prompts)
     with torch.inference_mode():
-        for r in samples.to_dict("records"):
-            ids = torch.tensor([fmt.prompt_ids(tok, cfg["prompt"].format(**_fields(r)))], device=device)
-            out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
-                                 max_new_tokens=cfg["max_new_tokens"], do_sample=False, temperature=None,
-                                 top_p=None, top_k=None, pad_token_id=tok.pad_token_id)
-            text = tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
-            preds.append(text.split("\n")[0])
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            width = max(len(prompts[i]) for i in idx)
+            ids = torch.tensor([[tok.pad_token_id] * (width - len(prompts[i])) + prompts[i] for i in idx], device=device)
+            mask = torch.tensor([[0] * (width - len(prompts[i])) + [1] * len(prompts[i]) for i in idx], device=device)
+            out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=cfg["max_new_tokens"],
+                                 do_sample=False, temperature=None, top_p=None, top_k=None,
+                                 pad_token_id=tok.pad_token_id)
+            for i, row in zip(idx, out[:, width:].tolist(), strict=True):
+                preds[i] = tok.decode(row, skip_special_tokens=True).strip().split("\n")[0]
     return _frame(samples, preds)
 
 

@@ -24,7 +24,7 @@ import pandas as pd
 
 from ecem.artifacts import atomic_path, read_metadata, read_table
 from ecem.evaluate.tables import TABLE_NAMES, TABLE_TITLES, display_table, load_card, load_metrics, settings_notes
-from ecem.meld import EMOTIONS, UTTERANCE_KEYS
+from ecem.meld import UTTERANCE_KEYS
 
 log = logging.getLogger(__name__)
 DETAIL_ROWS = 30  # rows of a detail table shown before "… N more"
@@ -124,22 +124,22 @@ def banner_items(metadata_sources: Mapping[str, Any], metrics: Mapping[str, Mapp
     return items
 
 
-def dataset_view(ann: pd.DataFrame | None) -> dict[str, Any] | None:
-    """Figures 3 and 4 of the paper (emotion proportions, cause length per emotion) and counts."""
-    if ann is None:
+def dataset_view(stats: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Figures 3 and 4 of the paper (emotion proportions, cause length per emotion) and counts,
+    from the dataset stage's statistics.json (`ecem.dataset.statistics`)."""
+    if stats is None:
         return None
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    counts = ann["emotion"].value_counts()
-    order = [e for e in EMOTIONS if e in counts.index] + [e for e in counts.index if e not in EMOTIONS]
-    counts = counts.reindex(order)
-    share = counts.values / counts.sum() * 100
+    order = list(stats["by_emotion"])
+    counts = [stats["by_emotion"][e]["samples"] for e in order]
+    share = [stats["by_emotion"][e]["share"] * 100 for e in order]
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.bar(counts.index, share, color="#4c72b0")
-    for i, (n, pct) in enumerate(zip(counts.values, share)):
+    ax.bar(order, share, color="#4c72b0")
+    for i, (n, pct) in enumerate(zip(counts, share, strict=True)):
         ax.text(i, pct, f"{pct:.0f}%\n(n={n})", ha="center", va="bottom", fontsize=8)
     ax.set_ylabel("% of samples")
     ax.set_title("Emotion proportions (cf. paper Fig. 3)")
@@ -147,22 +147,19 @@ def dataset_view(ann: pd.DataFrame | None) -> dict[str, Any] | None:
     ax.tick_params(axis="x", rotation=30)
     figures = [{"uri": png_data_uri(fig), "alt": "Figure 3: emotion proportions"}]
 
-    words = ann.assign(cause_words=ann["cause"].fillna("").str.split().str.len())
-    groups = [words.loc[words["emotion"] == e, "cause_words"].to_numpy() for e in order]
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.boxplot(groups, showmeans=True)
-    ax.set_xticks(range(1, len(order) + 1), order, rotation=30)
-    ax.set_ylabel("cause length (words)")
+    boxes = [{"label": e, "med": w["median"], "q1": w["q1"], "q3": w["q3"], "whislo": w["min"],
+              "whishi": w["max"], "mean": w["mean"], "fliers": []}
+             for e, w in ((e, stats["by_emotion"][e]["cause_words"]) for e in order)]
+    ax.bxp(boxes, showmeans=True)
+    ax.tick_params(axis="x", rotation=30)
+    ax.set_ylabel("cause length (words; whiskers: min, max)")
     ax.set_title("Cause length per emotion (cf. paper Fig. 4)")
     figures.append({"uri": png_data_uri(fig), "alt": "Figure 4: cause length per emotion"})
 
-    splits = ann.groupby("split").agg(
-        samples=("sample_id", "size"), dialogues=("dialogue_id", lambda s: s.astype(str).nunique())
-    ).reset_index()
-    emotions = pd.DataFrame({
-        "emotion": order, "samples": counts.values, "share %": np.round(share, 1),
-        "mean cause words": [float(np.mean(g)) if len(g) else math.nan for g in groups],
-    })
+    splits = pd.DataFrame([{"split": s, **v} for s, v in stats["by_split"].items()])
+    emotions = pd.DataFrame({"emotion": order, "samples": counts, "share %": np.round(share, 1),
+                             "mean cause words": [stats["by_emotion"][e]["cause_words"]["mean"] for e in order]})
     return {"figures": figures, "splits": frame_view(splits), "emotions": frame_view(emotions, 3)}
 
 
@@ -355,6 +352,7 @@ def _read(path: str | Path | None) -> pd.DataFrame | None:
 def build_report(
     *,
     annotations: str | None,
+    statistics: str | None,
     clips: str | None,
     quality: Mapping[str, str],
     metrics: Mapping[str, str],
@@ -397,7 +395,9 @@ def build_report(
     gallery = pick_gallery(ann, pred_dfs, splits, cfg["gallery_samples"], cfg["seed"])
     page = render(
         "report.html.j2", title=cfg["title"], banner=banner_items(meta_sources, metric_data, is_demo),
-        size_note=size_note, dataset=dataset_view(ann), quality=quality_view(quality),
+        size_note=size_note, quality=quality_view(quality),
+        dataset=dataset_view(json.loads(Path(statistics).read_text()) if statistics and Path(statistics).is_file()
+                             else None),
         tables=tables_view(tables) if metric_data else [],
         notes=settings_notes(metric_data) if metric_data else [], unrun=dict(unrun_baselines),
         gallery=gallery_view(gallery, ann, _read(clips), _read(transcripts), _read(face_summary),

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from ecem.artifacts import read_metadata, read_table, write_json, write_table
 from ecem.evaluate.baselines import run_baseline
 from ecem.evaluate.bootstrap import BootstrapSettings, paired_bootstrap
 from ecem.evaluate.metrics import METRICS, Scorer, ScoredRun, evaluate_run
+from ecem.evaluate.reliance import reliance_frame
 from ecem.evaluate.tables import build_tables, load_card, load_metrics, write_tables
 from ecem.provenance import fingerprint
 
@@ -67,42 +69,69 @@ def run_scoring_stage(
     out_metrics: Sequence[str],
     cache_dir: str,
     code: str = "",
+    peers: Mapping[str, str] | None = None,
+    threads: int = 1,
 ) -> None:
-    """Rule evaluate_metrics: every run's per-sample scores and metrics.json, in one process.
+    """Rule evaluate_metrics: per-sample scores and metrics.json of `runs` (the rule passes one).
 
-    Java (PTB tokenizer, METEOR) and the encoders start once for all runs, and the runs' pairs
-    are scored together (`Scorer.score_runs`). A run whose selected predictions, references,
-    metric settings and scoring code (`code`) are unchanged since it was last scored is copied
-    from `cache_dir` instead, so adding or retraining one run does not re-score the others (the
-    job itself reruns whenever any run's predictions change)."""
+    Scoring starts Java (PTB tokenizer, METEOR: ~8 CPU-s) and the encoders, and pairs are scored
+    best many runs at once (`Scorer.score_runs`), so one job of a full evaluation scores, besides
+    its own runs, every run in `peers` (run → predictions path) whose predictions already exist and
+    are not yet in `cache_dir`, and caches them all; the other runs' jobs (the rule runs them last,
+    at a low priority) then find their scores there and only copy them. A cache entry is keyed by
+    what the scores depend on (the selected predictions and references, the settings, the scoring
+    `code`), so a peer read before its predictions changed is simply not found again, and a run
+    whose predictions did not change is never scored twice. Jobs take turns on the cache (a lock)."""
     ann = read_table(annotations, columns=["sample_id", "split"])
     boot = BootstrapSettings.from_config(cfg["bootstrap"])
     cache = Path(cache_dir)
-    todo: list[_RunToScore] = []
-    for name, path, scores_out, metrics_out in zip(runs, predictions, out_scores, out_metrics, strict=True):
-        preds = read_table(path)
-        sel, n_expected = select_predictions(preds, ann, cfg["splits"])
-        pairs = sel[["sample_id", "prediction", "reference"]].fillna("").astype(str).values.tolist()
-        key = fingerprint({"pairs": pairs, "n_expected": n_expected, "n_predictions": len(preds),
-                           "cfg": cfg, "code": code})
-        run = _RunToScore(name, path, sel, n_expected, len(preds), _metadata(path), key, scores_out,
-                          metrics_out)
-        cached = _from_cache(cache, name, key)
-        if cached is None:
-            todo.append(run)
-        else:
-            log.info("%s: unchanged since it was scored (%s), taken from the cache", name, key[:12])
-            _write_run(run, *cached)
-    if not todo:
-        return
-    t0 = time.perf_counter()
+    cache.mkdir(parents=True, exist_ok=True)
+    with _locked(cache / ".lock"):
+        own = [_prepare(name, path, ann, cfg, code, scores_out, metrics_out) for name, path, scores_out, metrics_out
+               in zip(runs, predictions, out_scores, out_metrics, strict=True)]
+        extra = [_prepare(name, path, ann, cfg, code) for name, path in (peers or {}).items()
+                 if name not in runs and Path(path).is_file()]
+        todo = [run for run in own + extra if _from_cache(cache, run.name, run.key) is None]
+        if todo:
+            t0 = time.perf_counter()
+            _score(todo, cfg, boot, cache, threads)
+            log.info("scored %s together in %.1f s", ", ".join(r.name for r in todo), time.perf_counter() - t0)
+        for run in own:
+            if run.name not in {r.name for r in todo}:
+                log.info("%s: unchanged since it was scored (%s), taken from the cache", run.name, run.key[:12])
+            _write_run(run, *_from_cache(cache, run.name, run.key))
+
+
+def peer_predictions(predictions: str) -> dict[str, str]:
+    """Every run's predictions beside this one's (`runs/*/predictions.parquet`), by run name."""
+    return {path.parent.name: str(path) for path in sorted(Path(predictions).parent.parent.glob("*/predictions.parquet"))}
+
+
+def _prepare(name: str, path: str, ann: pd.DataFrame, cfg: Mapping[str, Any], code: str, out_scores: str = "",
+             out_metrics: str = "") -> _RunToScore:
+    """A run's selected predictions and the fingerprint of what its scores depend on."""
+    preds = read_table(path)
+    sel, n_expected = select_predictions(preds, ann, cfg["splits"])
+    pairs = sel[["sample_id", "prediction", "reference"]].fillna("").astype(str).values.tolist()
+    key = fingerprint({"pairs": pairs, "n_expected": n_expected, "n_predictions": len(preds), "cfg": cfg,
+                       "code": code})
+    return _RunToScore(name, path, sel, n_expected, len(preds), _metadata(path), key, out_scores, out_metrics)
+
+
+def _score(todo: Sequence[_RunToScore], cfg: Mapping[str, Any], boot: BootstrapSettings, cache: Path,
+           threads: int) -> None:
+    """Score `todo` together (one Scorer) and put each run's scores and metrics in the cache."""
+    import torch
+
+    torch.set_num_threads(max(1, int(threads)))
     with Scorer(dict(cfg)) as scorer:
         scored = scorer.score_runs({r.name: (r.selected["sample_id"].tolist(), r.selected["prediction"].tolist(),
                                              r.selected["reference"].tolist()) for r in todo})
         for run in todo:
             results = evaluate_run(scorer, scored[run.name], boot)
             per = scored[run.name].per_sample.copy()
-            per["meteor_stats"] = scored[run.name].meteor_stats or [""] * len(per)
+            if "meteor_stats" not in per:  # the column is part of scores.parquet's contract
+                per["meteor_stats"] = ""
             per["prediction"] = run.selected["prediction"].fillna("").astype(str).tolist()
             per["reference"] = run.selected["reference"].astype(str).tolist()
             data = {
@@ -120,9 +149,19 @@ def run_scoring_stage(
                 "fingerprint": run.key,
             }
             _to_cache(cache, run.name, per, data)
-            _write_run(run, per, data)
-    log.info("scored %d run(s) together in %.1f s; %d unchanged ones taken from the cache", len(todo),
-             time.perf_counter() - t0, len(runs) - len(todo))
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on `path` (blocks until the job holding it is done)."""
+    import fcntl
+
+    with path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _metadata(path: str) -> dict[str, Any] | None:
@@ -162,7 +201,7 @@ def _to_cache(cache: Path, run: str, per: pd.DataFrame, data: dict[str, Any]) ->
 
 def scored_from_table(path: str | Path) -> ScoredRun:
     per = read_table(path)
-    return ScoredRun(per["sample_id"].tolist(), per, {}, {}, per["meteor_stats"].tolist())
+    return ScoredRun(per["sample_id"].tolist(), per, {}, {})
 
 
 def paired_table(
@@ -213,7 +252,7 @@ def _subset(run: ScoredRun, ids: Sequence[str]) -> ScoredRun:
     pos = {s: i for i, s in enumerate(run.sample_ids)}
     idx = [pos[s] for s in ids]
     per = run.per_sample.iloc[idx].reset_index(drop=True)
-    return ScoredRun(list(ids), per, {}, {}, [run.meteor_stats[i] for i in idx])
+    return ScoredRun(list(ids), per, {}, {})
 
 
 def run_tables_stage(
@@ -221,12 +260,24 @@ def run_tables_stage(
     metrics: Sequence[str],
     scores: Sequence[str],
     cards: Mapping[str, str],
+    reliance: Mapping[str, str],
     cfg: Mapping[str, Any],
     out_dir: str,
 ) -> None:
+    """Rule evaluate_tables: Tables 2/3/4, the paired table and the modality-reliance table of
+    the FAME-Net runs (`reliance`: run → its reliance.parquet)."""
     data = load_metrics(metrics)
     data = {r: data[r] for r in runs}
     paired = paired_table(data, dict(zip(runs, scores, strict=True)), cfg["paired_reference"], cfg)
-    tables = build_tables(data, {r: load_card(cards.get(r)) for r in runs}, paired)
+    tables = build_tables(data, {r: load_card(cards.get(r)) for r in runs}, paired,
+                          reliance_table(reliance, BootstrapSettings.from_config(cfg["bootstrap"])))
     for path in write_tables(tables, out_dir):
         log.info("wrote %s", path)
+
+
+def reliance_table(paths: Mapping[str, str], boot: BootstrapSettings) -> pd.DataFrame:
+    """The modality-reliance rows of every FAME-Net run, from each run's reliance.parquet (the
+    inputs it uses are in the file's metadata)."""
+    tables = {run: read_table(path) for run, path in paths.items()}
+    used = {run: read_metadata(path)["settings"]["inputs"] for run, path in paths.items()}
+    return reliance_frame(tables, used, boot)

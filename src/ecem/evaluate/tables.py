@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from ecem.evaluate import reliance
 from ecem.evaluate.metrics import METRICS
 
 TEXT_SOURCES = {
@@ -105,6 +106,8 @@ def display_table(name: str, numeric: pd.DataFrame) -> pd.DataFrame:
     used for the Markdown files and the report alike."""
     if numeric.empty:
         return numeric
+    if name == "reliance":
+        return reliance.display(numeric)
     if name == "paired":
         disp = numeric.copy()
         disp["difference [95% CI]"] = [cell("ok", a, b, c) for a, b, c in
@@ -136,12 +139,13 @@ def to_markdown(df: pd.DataFrame, title: str, notes: Sequence[str] = ()) -> str:
 
 
 #: The tables evaluate_tables writes (`results/tables/<name>.{md,csv}`), in the report's order.
-TABLE_NAMES = ("table2", "table3", "table4", "paired")
+TABLE_NAMES = ("table2", "table3", "table4", "paired", "reliance")
 TABLE_TITLES = {
     "table2": "Table 2: all runs (value [95% CI])",
     "table3": "Table 3: ablations by modality (V video, T text, E facial emotion, A audio)",
     "table4": "Table 4: text source (MELD text vs. WhisperX transcripts)",
     "paired": "Paired bootstrap: run − reference on common samples",
+    "reliance": "Modality reliance: answer loss with each input permuted across samples",
 }
 
 
@@ -149,8 +153,9 @@ def build_tables(
     runs: Mapping[str, Mapping[str, Any]],
     cards: Mapping[str, Mapping[str, Any] | None],
     paired: pd.DataFrame | None = None,
+    reliance_rows: pd.DataFrame | None = None,
 ) -> dict[str, tuple[pd.DataFrame, str]]:
-    """name → (numeric frame for CSV, Markdown) for table2/table3/table4/paired."""
+    """name → (numeric frame for CSV, Markdown) for table2/table3/table4/paired/reliance."""
     notes = settings_notes(runs)
     numeric = {"table2": metric_rows(runs)}
 
@@ -187,6 +192,9 @@ def build_tables(
         out["paired"] = (paired, to_markdown(
             display_table("paired", paired), TABLE_TITLES["paired"],
             ["Two-sided p: twice the smaller share of resampled differences on either side of 0."]))
+    if reliance_rows is not None:
+        out["reliance"] = (reliance_rows, to_markdown(display_table("reliance", reliance_rows),
+                                                      TABLE_TITLES["reliance"], reliance.NOTES))
     return out
 
 
