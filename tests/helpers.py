@@ -11,6 +11,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+SMOKE = REPO / "config" / "smoke.yaml"
+# What the shared smoke run builds (tests/integration/conftest.py): the dataset stage and one
+# FAME-Net experiment's predictions — every kind of job from the corpus to generation, GPU-capable
+# ones among them (video features, training, generation) — and nothing the tests do not read.
+SMOKE_TARGETS = ("results/ecem/quality.json", "results/runs/V/predictions.parquet")
 
 
 def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1800) -> subprocess.CompletedProcess:
@@ -82,3 +87,15 @@ def artifact_problems(workdir: Path) -> list[str]:
             continue
         problems += column_problems(path, contracts[matches[0]])
     return problems
+
+
+def copy_run(src: Path, dest: Path) -> Path:
+    """A working copy of a finished run (results, resources, Snakemake's records) that a test may
+    change; the built models, which no test changes, are linked instead of copied."""
+    import shutil
+
+    shutil.copytree(src, dest, symlinks=True, ignore=shutil.ignore_patterns("models"))
+    models = src / "resources" / "models"
+    if models.exists():
+        (dest / "resources" / "models").symlink_to(models, target_is_directory=True)
+    return dest

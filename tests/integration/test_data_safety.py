@@ -68,16 +68,17 @@ def test_users_old_meld_is_read_never_downloaded_over(tmp_path, user_meld):
         "ecem": {"annotations": str(annotations), "download": {"url": url, "sha256": None}}})
     work = tmp_path / "work"
     work.mkdir()
-    jobs = planned_jobs(work, "results/ecem/quality.json", "--configfile", str(config))
+    jobs = planned_jobs(work, "results/ecem/annotations.parquet", "--configfile", str(config))
     assert jobs and not {"download_meld", "download_ecem"} & set(jobs)
-    run_snakemake(work, "results/ecem/quality.json", "--configfile", str(config))
+    run_snakemake(work, "results/ecem/annotations.parquet", "--configfile", str(config))
     assert digest(tmp_path / "user") == before
-    # One CSV gone: the run says which, and nothing of the rest is touched.
+    # One CSV gone: the run says which (and which target needed it), and nothing else is touched.
     (root / "dev_sent_emo.csv").unlink()
     del before["user/MELD.Raw/dev_sent_emo.csv"]
-    proc = run_snakemake(work, "results/ecem/quality.json", "--configfile", str(config), check=False)
+    proc = run_snakemake(work, "results/ecem/annotations.parquet", "--configfile", str(config), check=False)
     assert proc.returncode != 0
-    assert "Missing input: config key 'meld.splits.dev.csv'" in proc.stdout + proc.stderr
+    assert ("Missing input: config key 'meld.splits.dev.csv'" in proc.stdout + proc.stderr
+            and "needed for results/ecem/annotations.parquet" in proc.stdout + proc.stderr)
     assert digest(tmp_path / "user") == before
 
 

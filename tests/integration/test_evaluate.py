@@ -17,6 +17,8 @@ from PIL import Image
 from ecem.artifacts import read_table
 from tests.helpers import REPO, planned_jobs, run_snakemake
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def config() -> dict:
@@ -154,3 +156,37 @@ def test_snakemakes_own_report_collects_the_marked_outputs(demo_run: Path, tmp_p
         assert category in index, category
     assert any(n.endswith("/report.html") and "/data/raw/" in n for n in names)  # our report, embedded
     assert any(n.endswith("table2.csv") for n in names)
+
+
+def test_a_runs_metrics_need_its_own_predictions_only(demo_run: Path):
+    # every job one baseline's metrics need, from scratch: no other run, no clip, feature or FAME job
+    jobs = _planned_jobs(demo_run, "results/runs/template/metrics.json", "--forceall")
+    assert jobs == {"demo_corpus", "resolve_annotations", "split_samples", "evaluate_baseline", "evaluate_metrics"}
+    fame = planned_jobs(demo_run, "results/runs/V/metrics.json", "--forceall")
+    assert fame["evaluate_metrics"] == fame["fame_train"] == 1 and "evaluate_baseline" not in fame
+
+
+def test_the_runs_selector_plans_only_the_chosen_runs(demo_run: Path):
+    jobs = planned_jobs(demo_run, "--forceall", "--config", "runs=[V,template]")
+    assert jobs["fame_train"] == jobs["fame_generate"] == jobs["fame_reliance"] == 1
+    assert jobs["evaluate_baseline"] == 1 and jobs["evaluate_metrics"] == 2
+    assert "audio_features_shard" not in jobs  # no chosen experiment hears audio
+
+
+def test_the_reliance_table_has_every_fame_run_and_input(demo_run: Path, config):
+    table = pd.read_csv(demo_run / "results/tables/reliance.csv")
+    experiments = config["experiments"]
+    assert table["run"].drop_duplicates().tolist() == list(experiments)
+    assert len(table) == 5 * len(experiments)
+    for row in table.itertuples():
+        exp = experiments[row.run]
+        uses = {"video": exp["video"], "audio": exp.get("audio", False), "face": exp["face"], "text": exp["text"],
+                "context": exp["text"] and exp["context_turns"] > 0}[row.input]
+        assert (row.status == "not used") == (not uses), row
+        if row.status == "ok":
+            assert row.n > 0 and row.ci_low <= row.delta <= row.ci_high and row.reading
+            assert row.delta == pytest.approx(row.loss_permuted - row.loss_true)
+    md = (demo_run / "results/tables/reliance.md").read_text()
+    assert md.startswith("## Modality reliance") and "not used" in md
+    page = (demo_run / "results/report.html").read_text()
+    assert "Modality reliance" in page and "V+T+E+A" in page

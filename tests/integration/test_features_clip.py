@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -14,8 +15,10 @@ from ecem import model_refs
 from ecem.artifacts import read_table
 from ecem.features.clip_stage import extract_shard
 from ecem.features.frames import decode_frames, plan_samples, uniform_frame_indices
-from ecem.tokens import concat_features, load_tokens, read_layout, read_settings
+from ecem.tokens import load_tokens, read_layout, read_settings
 from tests.helpers import REPO
+
+pytestmark = pytest.mark.integration
 
 CLIP = "results/features/clip.parquet"
 
@@ -72,16 +75,19 @@ def test_quality_counts_the_quarantined_sample(demo_run: Path) -> None:
     assert quality["frames"]["encoded"] < quality["frames"]["picked"]
 
 
-def test_rerun_gives_identical_bytes(in_demo: Path, clip_cfg: dict, tmp_path: Path) -> None:
+def test_rerun_gives_identical_tokens(in_demo: Path, clip_cfg: dict, tmp_path: Path) -> None:
+    # one shard extracted again gives its samples' rows and tokens bit for bit (the other shard
+    # runs the same code on other dialogues)
     cfg = {k: v for k, v in clip_cfg.items() if k != "tiny"}
-    n = cfg["shards"]
-    parts = [tmp_path / f"shard-{k}.parquet" for k in range(n)]
-    for k, part in enumerate(parts):
-        extract_shard("results/ecem/clips.parquet", "results/ecem/segments.parquet", k, n, cfg,
-                      str(part), threads=2, progress=False)
-    out = tmp_path / "clip.parquet"
-    concat_features(parts, out, read_settings(parts[0]))
-    assert out.read_bytes() == (in_demo / CLIP).read_bytes()
+    part = tmp_path / "shard-0.parquet"
+    extract_shard("results/ecem/clips.parquet", "results/ecem/segments.parquet", 0, cfg["shards"], cfg,
+                  str(part), threads=2, progress=False)
+    again = read_table(part).set_index("sample_id")
+    demo = read_table(in_demo / CLIP).set_index("sample_id").loc[again.index]
+    assert len(again) > 0
+    pd.testing.assert_frame_equal(again.drop(columns="tokens"), demo.drop(columns="tokens"), check_exact=True)
+    tokens, ours = load_tokens(in_demo / CLIP), load_tokens(part)
+    assert all(np.array_equal(ours[s], tokens[s]) for s in again.index)
 
 
 def test_segments_agree_with_rendered_clip_sampling(in_demo: Path, clip_cfg: dict, tmp_path: Path) -> None:
@@ -93,15 +99,15 @@ def test_segments_agree_with_rendered_clip_sampling(in_demo: Path, clip_cfg: dic
     sample's positions are checked in pixel space.
     """
     cfg = {**{k: v for k, v in clip_cfg.items() if k != "tiny"}, "sampling": "rendered_clip"}
-    out = tmp_path / "rendered.parquet"
-    extract_shard("results/ecem/clips.parquet", "results/ecem/segments.parquet", 0, 1, cfg, str(out),
+    out = tmp_path / "rendered.parquet"  # the first shard's samples (decoding every prefix clip is quadratic)
+    extract_shard("results/ecem/clips.parquet", "results/ecem/segments.parquet", 0, cfg["shards"], cfg, str(out),
                   threads=2, progress=False)
-    seg = read_table(in_demo / CLIP).set_index("sample_id")
     ren = read_table(out).set_index("sample_id")
-    assert set(seg.index) == set(ren.index)
+    seg = read_table(in_demo / CLIP).set_index("sample_id").loc[ren.index]
+    assert len(ren) > 0
     a, b = load_tokens(in_demo / CLIP), load_tokens(out)
     rel_all = []
-    for sid in a:
+    for sid in ren.index:
         assert list(seg.loc[sid, "frame_positions"]) == list(ren.loc[sid, "frame_positions"])
         x, y = a[sid].astype(np.float64), b[sid].astype(np.float64)
         cos = (x * y).sum(1) / np.linalg.norm(x, axis=1) / np.linalg.norm(y, axis=1)
@@ -114,7 +120,7 @@ def test_segments_agree_with_rendered_clip_sampling(in_demo: Path, clip_cfg: dic
     segments = read_table("results/ecem/segments.parquet")
     s_plans, _ = plan_samples(clips, segments, clip_cfg["num_frames"], "segments")
     r_plans, _ = plan_samples(clips, segments, clip_cfg["num_frames"], "rendered_clip")
-    for rp in r_plans:
+    for rp in (p for p in r_plans if p.sample_id in ren.index):
         sp = next(p for p in s_plans if p.sample_id == rp.sample_id)
         rendered = decode_frames(rp.picks[0][0], sorted({k for _, k in rp.picks}))
         pos_index = {k: i for i, k in enumerate(sorted({k for _, k in rp.picks}))}

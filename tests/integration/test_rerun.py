@@ -27,7 +27,7 @@ import pandas as pd
 import pytest
 
 from ecem.artifacts import read_table
-from tests.helpers import REPO, SNAKEMAKE, parse_job_stats, planned_jobs, run_snakemake, write_config
+from tests.helpers import REPO, SNAKEMAKE, copy_run, parse_job_stats, planned_jobs, run_snakemake, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -150,14 +150,13 @@ def sandbox_plan(sandbox: dict, *args: str) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def sandbox(tmp_path_factory):
-    """A copy of the workflow + package, with the dataset stage built once (the reference run)."""
+def sandbox(demo_run, tmp_path_factory):
+    """A copy of the workflow + package, working on a copy of the finished demo run (the
+    reference run: its dataset stage is what the edits and the kill are checked against)."""
     root = tmp_path_factory.mktemp("rerun_sandbox")
     (root / "repo").mkdir()
     repo = _copy_repo(root / "repo")
-    box = {"repo": repo, "workdir": root / "wd", "env": sandbox_env(repo)}
-    run_sandbox(box, DATASET_TARGET)
-    return box
+    return {"repo": repo, "workdir": copy_run(demo_run, root / "wd"), "env": sandbox_env(repo)}
 
 
 def test_sandbox_runs_the_copied_package(sandbox):
@@ -197,8 +196,7 @@ def test_a_fresh_copy_of_the_repository_plans_nothing_on_finished_results(demo_r
     for name in ("workflow", "profiles", "src", "envs"):
         shutil.copytree(REPO / name, repo / name, copy_function=shutil.copy,
                         ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    workdir = tmp_path / "wd"
-    shutil.copytree(demo_run, workdir, symlinks=True)
+    workdir = copy_run(demo_run, tmp_path / "wd")
     proc = subprocess.run([SNAKEMAKE, "-s", str(repo / "Snakefile"), "-d", str(workdir), "--cores", "2", "-n"],
                           capture_output=True, text=True, env=sandbox_env(repo), timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
