@@ -28,8 +28,10 @@ import yaml
 from tqdm import tqdm
 
 from ecem.artifacts import write_json
+from ecem.corpus.grounding import grounding_script
 from ecem.corpus.rehearsal import rehearsal_script, script_summary
 from ecem.corpus.scene import FacePlan, face_box, render_frame
+from ecem.corpus.sound import sound
 from ecem.corpus.speech import synthesize
 from ecem.media import run_ffmpeg
 from ecem.meld import CSV_COLUMNS, MeldLayout, format_time
@@ -52,10 +54,11 @@ class PlannedClip:
     overlap: int
     speech: np.ndarray
     speech_offset_frames: int
-    background: int
+    background: int | str
     faces: list[FacePlan]
     fault: str | None
     previous: PlannedClip | None = None
+    sound: str | None = None  # a non-speech sound under the whole clip (ecem.corpus.sound)
 
     def look(self, i: int) -> tuple[int, list[FacePlan]]:
         """Background and faces of the clip's frame `i`: its first `overlap` frames belong to
@@ -107,9 +110,9 @@ def plan_dialogue(dialogue: dict[str, Any], settings: dict[str, Any], ordinal: i
                  "spoken_text": utt["text"], "sample_rate": sr},
             first_frame=core_start - overlap, n_frames=core_len + overlap, overlap=overlap,
             speech=speech, speech_offset_frames=overlap + pad_before,
-            background=ordinal * 7 + uid, faces=_face_plans(int(utt.get("faces", 1)), ordinal + uid,
-                                                             settings["height"]),
-            fault=fault, previous=clips[-1] if clips else None,
+            background=utt.get("background", ordinal * 7 + uid),
+            faces=_face_plans(int(utt.get("faces", 1)), ordinal + uid, settings["height"]),
+            fault=fault, previous=clips[-1] if clips else None, sound=utt.get("sound"),
         ))
         core_start += core_len
     return clips
@@ -128,6 +131,9 @@ def _encode_clip(clip: PlannedClip, path: Path, settings: dict[str, Any]) -> Non
     start = int(round(clip.speech_offset_frames / fps * sr))
     end = min(start + len(clip.speech), n_samples)
     audio[start:end] = clip.speech[: end - start]
+    if clip.sound is not None:  # on the dialogue's timeline: overlapping clips share its samples
+        under = sound(clip.sound, n_samples, sr, start=int(round(clip.first_frame / fps * sr)))
+        audio = np.clip(audio + under * 32767, -32768, 32767).astype(np.int16)
     with tempfile.TemporaryDirectory() as tmp:
         wav_path = Path(tmp) / "a.wav"
         with wave.open(str(wav_path), "wb") as wav:
@@ -170,10 +176,14 @@ def build_demo_corpus(layout: MeldLayout, annotations_path: str | Path, truth_pa
 
     Returns the truth record. `settings` is the config's `demo` section; with
     `rehearsal.samples` set there, the script is a MELD-shaped one of that many annotations
-    (`ecem.corpus.rehearsal`) instead of the packaged demo script.
+    (`ecem.corpus.rehearsal`) instead of the packaged demo script, or with `rehearsal.cues` too,
+    a planted-cue one (`ecem.corpus.grounding`).
     """
     rehearsal = settings.get("rehearsal") or {}
-    if script is None and rehearsal.get("samples"):
+    if script is None and rehearsal.get("samples") and rehearsal.get("cues"):
+        script = grounding_script(int(rehearsal["samples"]), int(rehearsal["seed"]), tuple(rehearsal["cues"]))
+        log.info("planted-cue script (%s): %s", ", ".join(rehearsal["cues"]), script_summary(script))
+    elif script is None and rehearsal.get("samples"):
         script = rehearsal_script(int(rehearsal["samples"]), int(rehearsal.get("seed", 0)))
         log.info("rehearsal script: %s", script_summary(script))
     script = script or load_script()

@@ -47,14 +47,16 @@ def _face_sprite() -> np.ndarray:
 
 
 @lru_cache(maxsize=None)
-def _background(index: int, width: int, height: int) -> np.ndarray:
+def _background(background: int | str, width: int, height: int) -> np.ndarray:
+    """A background photograph: scikit-image's photograph of that name, or the demo's n-th."""
     import skimage.data
+    from skimage.util import img_as_ubyte
 
-    img = getattr(skimage.data, _BACKGROUNDS[index % len(_BACKGROUNDS)])()
+    name = background if isinstance(background, str) else _BACKGROUNDS[background % len(_BACKGROUNDS)]
+    img = img_as_ubyte(getattr(skimage.data, name)())  # bool (horse) and float photographs too
     if img.ndim == 2:
         img = np.stack([img] * 3, axis=-1)
-    img = img[..., :3].astype(np.uint8)
-    return cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
+    return cv2.resize(np.ascontiguousarray(img[..., :3]), (width, height), interpolation=cv2.INTER_AREA)
 
 
 def _triangle(t: float, period: float) -> float:
@@ -93,9 +95,10 @@ def face_box(plan: FacePlan, frame_idx: int, width: int, height: int) -> list[fl
     return [x + fx0 * sx, y + fy0 * sy, x + fx1 * sx, y + fy1 * sy]
 
 
-def render_frame(background: int, faces: list[FacePlan], frame_idx: int, width: int,
+def render_frame(background: int | str, faces: list[FacePlan], frame_idx: int, width: int,
                  height: int) -> np.ndarray:
-    """Render one RGB frame: background photograph `background` with the planted faces."""
+    """Render one RGB frame: background photograph `background` (a scikit-image photograph's
+    name, or the index of one of the demo's) with the planted faces."""
     frame = _background(background, width, height).copy()
     for plan in faces:
         x, y, w, h = face_geometry(plan, frame_idx, width, height)
