@@ -265,7 +265,8 @@ def probe_clip(path: str | Path, silence_dbfs: float = -60.0) -> ClipProbe:
     if not has_audio:
         return ClipProbe("no_audio", "no audio stream", **common)
     if peak < silence_dbfs:
-        return ClipProbe("no_audio", f"audio is silent (peak {peak:.1f} dBFS < {silence_dbfs} dBFS)", **common)
+        return ClipProbe("no_audio", f"audio is silent (peak {peak:.1f} dBFS < {silence_dbfs} dBFS)",
+                         **common)
     return ClipProbe("ok", "", **common)
 
 

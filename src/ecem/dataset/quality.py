@@ -20,7 +20,7 @@ def dataset_quality(
     """Summarise annotations, probing, duplicate removal and clips for the report."""
     bad_utts = utterances[utterances["status"] != "ok"]
     bad_clips = clips[clips["status"] != "ok"]
-    retimed = segments[(segments["render_fps"] - segments["fps"]).abs() >= 1e-3]
+    adjusted = segments[segments["adjustments"].map(len) > 0]
     return {
         # Every quarantine of the stage by reason: annotation records and MELD CSV rows kept out
         # at ingest, utterance clips not used (by probe status), samples kept out at render.
@@ -53,8 +53,13 @@ def dataset_quality(
             "by_overlap_source": _counts(segments["overlap_source"]),
             "frames_removed": int(segments["overlap_frames"].sum()),
             "render_failed": int((segments["status"] != "ok").sum()),
-            "retimed": retimed[[*UTTERANCE_KEYS, "status_detail"]]
-            .to_dict("records"),
+        },
+        # Segments brought to their dialogue's format: turned upright, fitted into its size,
+        # padded to an even size, resampled to its frame rate (how, in each status_detail).
+        "formats": {
+            "by_adjustment": _counts(adjusted["adjustments"].explode()),
+            "segments": [{**{k: r[k] for k in UTTERANCE_KEYS}, "adjustments": list(r["adjustments"]),
+                          "status_detail": r["status_detail"]} for r in adjusted.to_dict("records")],
         },
         "clips": {
             "samples": int(len(clips)),
