@@ -214,6 +214,13 @@ def frame_turns(frame: av.VideoFrame) -> int:
     return round((frame.rotation or 0) / 90) % 4
 
 
+def display_turns(path: str | Path) -> int:
+    """Quarter turns counter-clockwise that make the clip's frames upright (its first frame's
+    display matrix), for decoders that ignore it."""
+    with open_media(path) as container:
+        return frame_turns(next(container.decode(video=0)))
+
+
 def probe_clip(path: str | Path, silence_dbfs: float = -60.0) -> ClipProbe:
     """Probe a clip: count video packets exactly, decode the first frame, measure the audio peak.
 
