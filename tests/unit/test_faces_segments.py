@@ -11,6 +11,7 @@ import yaml
 
 from ecem.corpus.scene import FacePlan, face_box, render_frame
 from ecem.faces.stage import FacePipeline, process_segments, sample_indices
+from ecem.faults import EnvironmentFault
 from ecem.faces.track import box_iou
 from ecem.media import run_ffmpeg
 from tests.helpers import REPO
@@ -47,3 +48,14 @@ def test_faces_are_found_in_the_source_frames_the_segment_shows(source):
         assert row.frame_idx == shown[row.segment_frame] and row.t_s == pytest.approx(row.segment_frame / FPS)
         planted = np.array([face_box(FACE[0], row.frame_idx, W, H)], dtype=float)
         assert box_iou(planted, np.array([row.box], dtype=float))[0, 0] >= 0.5, row.frame_idx
+
+
+def test_an_io_error_reading_a_segment_fails_the_job(tmp_path):
+    """EIO while reading (the kernel's, from /proc/self/mem) is no `failed` segment: it raises."""
+    (tmp_path / "eio.mp4").symlink_to("/proc/self/mem")
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())["features"]["faces"]
+    segments = pd.DataFrame([{"meld_split": "train", "dialogue_id": 0, "utterance_id": 0, "status": "ok",
+                              "video_path": str(tmp_path / "eio.mp4"), "source_frames": [0, 1, 2],
+                              "render_fps": FPS, "first_frame": 0, "fps": FPS}])
+    with pytest.raises(EnvironmentFault, match="Input/output error"):
+        process_segments(FacePipeline(cfg), segments)

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from ecem.artifacts import read_table, write_table
+from ecem.faults import EnvironmentFault
 from ecem.features.clip_stage import clip_quality, extract_shard
 from ecem.features.encoder import VisionPatchEncoder, fold_pixel_normalization, pool_spatio_temporal
 from ecem.features.extract import ExtractStats, extract_tokens
@@ -405,6 +406,19 @@ def test_failed_source_does_not_stop_other_samples(corpus: dict, tiny224: Path) 
     assert list(stats.failed) == ["train/dia1_utt1"]
     assert stats.frames_encoded == len({p for plan in plans for p in plan.picks}) - len(
         {p for p in plans[-1].picks if p[0].endswith("dia1_utt1.mp4")})
+
+
+@pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="needs /proc/self/mem")
+def test_an_io_error_reading_a_source_fails_the_shard_not_its_samples(corpus: dict, tiny224: Path,
+                                                                      tmp_path: Path) -> None:
+    """A read that fails with EIO (here: the kernel's, from /proc/self/mem) is the machine's
+    fault: the shard fails naming it, instead of quarantining the samples that use the source."""
+    (tmp_path / "eio.mp4").symlink_to("/proc/self/mem")
+    enc = VisionPatchEncoder(str(tiny224), 224, 16)
+    plans, _ = plan_samples(corpus["clips"], corpus["segments"], 16, "segments", corpus["root"])
+    plans[0].picks = [(str(tmp_path / "eio.mp4"), k) for _, k in plans[0].picks]
+    with pytest.raises(EnvironmentFault, match="Input/output error: .*eio.mp4"):
+        list(extract_tokens(plans, enc, 5, progress=False))
 
 
 def test_image_size_mismatch_is_a_clear_error(tiny224: Path) -> None:

@@ -147,3 +147,21 @@ def test_other_errors_in_a_rule_keep_their_traceback(tmp_path, rule):
         with rule_logging(rule):
             raise ValueError("a bad config value")
     assert "Traceback" in (tmp_path / "rule.log").read_text()
+
+
+def test_an_io_error_reading_a_clip_fails_transcription_and_audio_features(tmp_path):
+    """A read that fails with EIO (the kernel's, from /proc/self/mem) raises instead of giving the
+    utterance `failed` or the segment `corrupt`."""
+    from ecem.features.audio_stage import read_segment
+    from ecem.transcribe.stage import transcribe_utterances
+
+    eio = tmp_path / "eio.mp4"
+    eio.symlink_to("/proc/self/mem")
+    utterance = pd.DataFrame([{"meld_split": "train", "dialogue_id": 0, "utterance_id": 0, "text": "hi",
+                               "video_path": str(eio), "status": "ok", "status_detail": "", "duration_s": 1.0}])
+    with pytest.raises(EnvironmentFault, match="Input/output error"):
+        transcribe_utterances(utterance, {})
+    with pytest.raises(EnvironmentFault, match="Input/output error"):
+        read_segment({"status": "ok", "segment_path": str(eio)})
+    missing = read_segment({"status": "ok", "segment_path": str(tmp_path / "gone.mp4")})
+    assert missing.error.startswith("missing")  # a fault of the data stays a reason
