@@ -66,8 +66,8 @@ def _ffmpeg_failure(returncode: int, stderr: bytes, output: str) -> Exception:
     if killed:
         return EnvironmentFault(f"ffmpeg {killed}", output, tail)
     cause = environment_message("\n".join(lines))
-    if cause:
-        return EnvironmentFault(cause, output, f"ffmpeg: {tail}")
+    if cause:  # ffmpeg's first line naming it says what it was doing
+        return EnvironmentFault(cause, output, "ffmpeg: " + next(ln for ln in lines if cause in ln))
     return FFmpegError(f"ffmpeg failed ({returncode}): {tail}")
 
 
