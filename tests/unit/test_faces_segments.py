@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from ecem.corpus.scene import FacePlan, face_box, render_frame
-from ecem.faces.stage import FacePipeline, process_segments, sample_indices
+from ecem.artifacts import read_metadata, write_table
+from ecem.faces.stage import FacePipeline, process_segments, run_faces, sample_indices
 from ecem.faults import EnvironmentFault
 from ecem.faces.track import box_iou
 from ecem.media import run_ffmpeg
@@ -59,3 +60,19 @@ def test_an_io_error_reading_a_segment_fails_the_job(tmp_path):
                               "render_fps": FPS, "first_frame": 0, "fps": FPS}])
     with pytest.raises(EnvironmentFault, match="Input/output error"):
         process_segments(FacePipeline(cfg), segments)
+
+
+def test_two_identical_runs_write_identical_bytes(source, tmp_path):
+    """Timings go to the log, not into faces.parquet or face_segments.parquet."""
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())["features"]["faces"]
+    segments = tmp_path / "segments.parquet"
+    write_table(pd.DataFrame([{"meld_split": "train", "dialogue_id": 0, "utterance_id": 0, "status": "ok",
+                               "video_path": str(source), "source_frames": list(range(48)), "render_fps": FPS,
+                               "first_frame": 0, "fps": FPS}]), segments, "dataset")
+    outputs = []
+    for run in ("a", "b"):
+        faces, segs = tmp_path / f"{run}.faces.parquet", tmp_path / f"{run}.segments.parquet"
+        run_faces(str(segments), cfg, 0, 1, str(faces), str(segs))
+        outputs.append((faces.read_bytes(), segs.read_bytes()))
+        assert "timing" not in read_metadata(faces)["settings"]
+    assert outputs[0] == outputs[1]
