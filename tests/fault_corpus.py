@@ -136,7 +136,8 @@ def plant_faults(demo_root: Path, demo_annotations: Path, out_dir: Path) -> tupl
     other_split.update(id=103, video="dev/0_1.mp4")  # MELD dev's clip: not train dialogue 0
     long_cause = next(r for r in records if r["video"] == "4_1.mp4")
     answer = long_cause["conversations"][1]["value"] + " "
-    long_cause["conversations"][1]["value"] = (answer * (LONG_CAUSE_CHARS // len(answer) + 1))[:LONG_CAUSE_CHARS]
+    repeated = answer * (LONG_CAUSE_CHARS // len(answer) + 1)
+    long_cause["conversations"][1]["value"] = repeated[:LONG_CAUSE_CHARS]
     records += [excited,
                 {"id": 101, "video": "0_3.mp4", "conversations": "hello"},
                 {"id": 102, "video": "0_3.mp4", "conversations": ["hi", "there"]},

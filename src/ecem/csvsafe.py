@@ -34,9 +34,8 @@ def neutralise(value: Any) -> Any:
 
 def restore(value: Any) -> Any:
     """The string :func:`neutralise` was given."""
-    if isinstance(value, str) and len(value) > 1 and value[0] == _QUOTE and value[1] in (*FORMULA_START, _QUOTE):
-        return value[1:]
-    return value
+    quoted = isinstance(value, str) and len(value) > 1 and value[0] == _QUOTE
+    return value[1:] if quoted and value[1] in (*FORMULA_START, _QUOTE) else value
 
 
 def _text_columns(frame: pd.DataFrame) -> list[str]:

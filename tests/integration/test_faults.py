@@ -71,7 +71,8 @@ def test_a_moment_of_full_disk_fails_the_job_with_one_line_and_the_rerun_builds_
     out = failed.stdout + failed.stderr
     assert failed.returncode != 0
     lines = [ln for ln in out.splitlines() if "fault of the machine" in ln]
-    assert lines and all("No space left on device: " in ln and "/segments/" in ln for ln in lines), out[-3000:]
+    assert lines, out[-3000:]
+    assert all("No space left on device: " in ln and "/segments/" in ln for ln in lines), lines
     assert "Traceback" not in out and "render_failed" not in out
     segments = _table(fault_run, "segments")
     assert (segments["status"] == "ok").all()  # nothing was quarantined for the full disk
@@ -177,7 +178,8 @@ def test_every_adjusted_segment_is_named_and_counted(fault_run):
 
 def test_texts_are_kept_verbatim_and_lines_counted_as_a_person_counts_them(fault_run):
     utts = _table(fault_run, "utterances").set_index(["meld_split", "dialogue_id", "utterance_id"])
-    assert utts.loc[("test", 1, 0), "speaker"] == FORMULA_SPEAKER and utts.loc[("test", 1, 0), "text"] == FORMULA_TEXT
+    formulas = utts.loc[("test", 1, 0)]
+    assert formulas["speaker"] == FORMULA_SPEAKER and formulas["text"] == FORMULA_TEXT
     assert utts.loc[("train", 3, 0), "text"] == MULTI_LINE_TEXT
     lines = (fault_run / "in/MELD.Raw/train_sent_emo.csv").read_text(encoding="utf-8").splitlines()
     with (fault_run / "in/MELD.Raw/train_sent_emo.csv").open(encoding="utf-8", newline="") as fh:

@@ -54,7 +54,8 @@ def test_parse_video_name(name, expected):
 
 
 @pytest.mark.parametrize("name", ["480-5.mp4", "d_1_2.mp4", "5.mp4", "1_2.avi",
-                                  "dev/0_1.mp4", "dev_splits_complete/0_1.mp4", "test/0_1.mp4", "train/t_1_2.mp4"])
+                                  "dev/0_1.mp4", "dev_splits_complete/0_1.mp4", "test/0_1.mp4",
+                                  "train/t_1_2.mp4"])
 def test_parse_video_name_rejects(name):
     with pytest.raises(ValueError):
         parse_video_name(name)

@@ -123,11 +123,12 @@ def test_cells_that_start_a_formula_are_neutralised_and_the_filled_sheet_round_t
     ann = annotations()
     ann["speaker"] = [PAYLOADS[i % len(PAYLOADS)] for i in range(len(ann))]
     ann["utterance_text"] = [PAYLOADS[(i + 1) % len(PAYLOADS)] for i in range(len(ann))]
-    preds = {"=run": pd.DataFrame({"sample_id": ann["sample_id"],
-                                   "prediction": [PAYLOADS[(i + 2) % len(PAYLOADS)] for i in range(len(ann))]}),
+    answers = [PAYLOADS[(i + 2) % len(PAYLOADS)] for i in range(len(ann))]
+    preds = {"=run": pd.DataFrame({"sample_id": ann["sample_id"], "prediction": answers}),
              "template": _predictions()["template"]}
     sheet, html, key = tmp_path / "sheet.csv", tmp_path / "sheet.html", tmp_path / "key.csv"
-    export_sheets(ann, preds, {**CFG, "samples": len(ann)}, ["train", "test"], str(sheet), str(html), str(key))
+    export_sheets(ann, preds, {**CFG, "samples": len(ann)}, ["train", "test"], str(sheet), str(html),
+                  str(key))
     for path in (sheet, key):
         with path.open(newline="") as fh:
             cells = [c for row in csv.reader(fh) for c in row]

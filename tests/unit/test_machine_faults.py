@@ -158,7 +158,8 @@ def test_an_io_error_reading_a_clip_fails_transcription_and_audio_features(tmp_p
     eio = tmp_path / "eio.mp4"
     eio.symlink_to("/proc/self/mem")
     utterance = pd.DataFrame([{"meld_split": "train", "dialogue_id": 0, "utterance_id": 0, "text": "hi",
-                               "video_path": str(eio), "status": "ok", "status_detail": "", "duration_s": 1.0}])
+                               "video_path": str(eio), "status": "ok", "status_detail": "",
+                               "duration_s": 1.0}])
     with pytest.raises(EnvironmentFault, match="Input/output error"):
         transcribe_utterances(utterance, {})
     with pytest.raises(EnvironmentFault, match="Input/output error"):

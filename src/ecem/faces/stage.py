@@ -158,9 +158,9 @@ def process_segments(pipeline: FacePipeline, segments: pd.DataFrame) -> tuple[pd
                           "n_frames_sampled": 0, "n_detections": 0, "n_tracks": 0, "frames_with_face": 0})
             continue
         try:
+            start_s = int(seg.first_frame) / float(seg.fps)
             rows, info = pipeline.process_segment(seg.video_path, list(seg.source_frames),
-                                                  float(seg.render_fps), int(seg.first_frame) / float(seg.fps),
-                                                  keys)
+                                                  float(seg.render_fps), start_s, keys)
         except (IndexError, OSError, ValueError, MemoryError) as exc:  # unreadable video: recorded
             why = data_fault(exc, seg.video_path)
             log.warning("segment %s failed: %s", keys, why)
