@@ -19,6 +19,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from ecem.artifacts import atomic_path
+
 PLAYLIST_SUFFIX = ".ffconcat"
 HEADER = "ffconcat version 1.0"
 
@@ -36,9 +38,8 @@ def write_playlist(paths: Sequence[str | Path], dst: Path) -> None:
     """Write an ffconcat list at `dst` naming `paths` relative to `dst`'s folder, atomically."""
     base = Path(dst).parent.resolve()
     lines = [HEADER] + [f"file {_quote(os.path.relpath(Path(p).resolve(), base))}" for p in paths]
-    tmp = Path(dst).with_name(Path(dst).name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(dst)
+    with atomic_path(dst) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
 
 
 def concat_list(paths: Sequence[str | Path]) -> str:
