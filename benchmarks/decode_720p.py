@@ -129,7 +129,7 @@ def main() -> None:
     import skimage.io
     import torch
 
-    from ecem.dataset.render import concat_segments, encode_segment
+    from ecem.dataset.render import concat_segments, encode_segment, plan_segment
     from ecem.faces.detect import build_detector
     from ecem.faces.stage import sample_indices
     from ecem.media import probe_clip, read_frames, run_ffmpeg
@@ -178,7 +178,10 @@ def main() -> None:
             # Render: decode vs encode of one segment, 3 overlap frames trimmed.
             _, _, m["render_dec"], _ = cpu(lambda: run_ffmpeg(["-i", str(clip), "-map", "0:v:0", "-f", "null", "-"]))
             seg = work / f"{tag}.seg.mp4"
-            _, _, enc, _ = cpu(lambda: encode_segment(str(clip), seg, 3, FPS, size, True, n - 3, render))
+            row = {"video_path": str(clip), "width": size[0], "height": size[1], "fps": FPS, "n_frames": n,
+                   "rotation": 0, "variable_rate": False}
+            plan = plan_segment(row, 3, FPS, size)
+            _, _, enc, _ = cpu(lambda: encode_segment(str(clip), seg, plan, True, render))
             m["render_enc"] = enc - m["render_dec"]
             seg_ss = work / f"{tag}.ss.mp4"
             _, _, m["render_ss"], _ = cpu(lambda: encode_ss(str(clip), seg_ss, 3, size, render))

@@ -99,10 +99,11 @@ def main() -> None:
     pipe = FacePipeline(cfg, device)
 
     def run_segment(seg):
-        return pipe.process_segment(seg["video_path"], seg["first_frame"], seg["last_frame"], fps,
-                                    {"meld_split": "train", "dialogue_id": 0, "utterance_id": seg["utterance_id"]})
+        keys = {"meld_split": "train", "dialogue_id": 0, "utterance_id": seg["utterance_id"]}
+        return pipe.process_segment(seg["video_path"], range(seg["first_frame"], seg["last_frame"] + 1), fps,
+                                    seg["first_frame"] / fps, keys)
 
-    pipe.process_segment(segments[0]["video_path"], 0, 3, fps, {})  # warm-up
+    pipe.process_segment(segments[0]["video_path"], range(4), fps, 0.0, {})  # warm-up
     pipe.timing.update(decode_s=0.0, detect_s=0.0, expression_s=0.0, frames=0, faces=0)
     t_linear, per_seg = timed(lambda: [run_segment(s) for s in segments])
     frames_linear = pipe.timing["frames"]

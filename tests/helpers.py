@@ -18,9 +18,11 @@ SMOKE = REPO / "config" / "smoke.yaml"
 SMOKE_TARGETS = ("results/ecem/quality.json", "results/runs/V/predictions.parquet")
 
 
-def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1800) -> subprocess.CompletedProcess:
-    """Run the repository's workflow in `workdir` (results/ and resources/ land there)."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1800,
+                  env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run the repository's workflow in `workdir` (results/ and resources/ land there), with
+    `env` added to the environment."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **(env or {})}
     cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2", *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     if check and proc.returncode != 0:

@@ -4,14 +4,19 @@ Every Parquet artifact carries `{"stage": ..., "settings": {...}}` as JSON under
 metadata key `ecem`, so a reader can check which settings produced the file. Their columns are
 the contract in workflow/schemas/artifacts/columns.yaml (checked by `column_problems`). Writes
 go to a temporary file in the same directory and are renamed into place, so a killed job never
-leaves a half-written file that looks complete.
+leaves a half-written file that looks complete; the temporary file of a writer killed outright
+(SIGKILL leaves no chance to delete it) is removed by the next write of the same artifact. A
+write that fails because of the machine (disk full, I/O error) raises
+:class:`ecem.faults.EnvironmentFault` naming the artifact.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -22,6 +27,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ecem.faults import EnvironmentFault, environment_cause
+
+log = logging.getLogger(__name__)
 METADATA_KEY = b"ecem"
 
 
@@ -32,22 +40,54 @@ def _default_file_mode() -> int:
     return 0o666 & ~umask
 
 
+PART = ".part"  # marks the temporary file or folder of an unfinished write
+
+
+def _remove_stale_parts(path: Path, suffix: str) -> None:
+    """Delete what writers of `path` killed before they could clean up left beside it (one job
+    writes an artifact at a time, so no live writer's file is touched)."""
+    stale = re.compile(re.escape(f".{path.name}.") + r"[a-z0-9_]{8}" + re.escape(f"{PART}{suffix}"))
+    for entry in path.parent.iterdir():
+        if stale.fullmatch(entry.name):
+            log.info("removing %s, left by a writer that was killed", entry)
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+
+
+@contextlib.contextmanager
+def _machine_faults_named(path: Path) -> Iterator[None]:
+    """Re-raise a fault of the machine inside the block as EnvironmentFault naming `path` (or
+    the file the error names); other errors pass unchanged."""
+    try:
+        yield
+    except (OSError, MemoryError) as exc:
+        cause = environment_cause(exc)
+        if cause is None or isinstance(exc, EnvironmentFault):
+            raise
+        raise EnvironmentFault(cause, getattr(exc, "filename", None) or path, f"writing {path.name}") from exc
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        if tmp_path.is_file():
-            os.chmod(tmp_path, _default_file_mode())
-        os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+    suffix = path.suffix or ".tmp"
+    with _machine_faults_named(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_parts(path, suffix)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f"{PART}{suffix}", dir=path.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
+        try:
+            yield tmp_path
+            if tmp_path.is_file():
+                os.chmod(tmp_path, _default_file_mode())
+            os.replace(tmp_path, path)
+        finally:
+            if tmp_path.exists() or tmp_path.is_symlink():
+                tmp_path.unlink()
 
 
 @contextlib.contextmanager
@@ -55,16 +95,18 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a staging directory beside `path`; it replaces `path` only if the block succeeds, so
     a killed build never leaves a half-written directory (e.g. a model) behind."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        yield tmp
-        if path.exists():
-            shutil.rmtree(path)
-        tmp.rename(path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+    with _machine_faults_named(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_parts(path, "")
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=PART, dir=path.parent))
+        try:
+            yield tmp
+            if path.exists():
+                shutil.rmtree(path)
+            tmp.rename(path)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp)
 
 
 def write_json(obj: Any, path: str | Path) -> None:

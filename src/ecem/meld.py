@@ -7,14 +7,18 @@ decoded as cp1252, e.g. `â€™` for `’`); `repair_text` undoes the latter.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import io
+import logging
 import re
 from pathlib import Path
 
 import pandas as pd
 
 from ecem.textfile import read_utf8
+
+log = logging.getLogger(__name__)
 
 CSV_COLUMNS = ["Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID",
                "Utterance_ID", "Season", "Episode", "StartTime", "EndTime"]
@@ -108,15 +112,38 @@ class MeldCsvError(ValueError):
 REJECTED_COLUMNS = ["meld_split", "csv_path", "line", "reason", "detail"]
 
 
-def _read_csv_text(path: Path) -> pd.DataFrame:
-    """The CSV as strings, or MeldCsvError naming the file and what is wrong with it."""
+def _read_csv_text(path: Path) -> tuple[pd.DataFrame, list[int]]:
+    """The CSV as strings and the physical line each row starts on, or MeldCsvError naming the
+    file and what is wrong with it."""
     text = read_utf8(path, MeldCsvError, "MELD's CSVs are UTF-8: re-save the file as UTF-8")
     if not text.strip():
         raise MeldCsvError(f"{path}: the file is empty")
     try:
-        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+        table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except pd.errors.ParserError as exc:
         raise MeldCsvError(f"{path}: not a readable CSV ({exc})") from None
+    return table, _record_lines(text, len(table))
+
+
+def _record_lines(text: str, n_rows: int) -> list[int]:
+    """The physical line on which each of the `n_rows` data rows of CSV `text` starts.
+
+    A quoted field may span lines (MELD utterances hold line breaks), so a row's line is not its
+    record number plus one. Blank lines, which pandas skips, are skipped here too; should the two
+    parsers still disagree, record numbers are given (and the disagreement logged).
+    """
+    reader = csv.reader(io.StringIO(text, newline=""))
+    starts, end = [], 0
+    for row in reader:
+        if len(row) > 1 or (row and row[0].strip()):
+            starts.append(end + 1)
+        end = reader.line_num
+    starts = starts[1:]  # the header
+    if len(starts) != n_rows:
+        log.warning("CSV rows not matched to lines (%d rows, %d records): line numbers are records",
+                    n_rows, len(starts))
+        return [i + 2 for i in range(n_rows)]
+    return starts
 
 
 def _as_int(value: str) -> int | None:
@@ -150,14 +177,13 @@ def read_meld_rows(layout: MeldLayout, splits: tuple[str, ...] | None = None
         path = layout.csv_path(split)
         if not path.exists():
             raise FileNotFoundError(f"MELD CSV for split {split!r} not found: {path}")
-        df = _read_csv_text(path)
+        df, lines = _read_csv_text(path)
         missing = [c for c in CSV_COLUMNS[1:] if c not in df.columns]
         if missing:
             raise MeldCsvError(f"{path} lacks MELD columns {missing}")
         rows: list[dict] = []
         first: dict[tuple[int, int], dict] = {}  # key → the row that first gave it
-        for i, rec in enumerate(df.to_dict("records")):
-            line = i + 2  # line 1 is the header
+        for line, rec in zip(lines, df.to_dict("records")):
             ids = {c: _as_int(rec[c]) for c in ("Dialogue_ID", "Utterance_ID")}
             bad_ids = [f"{c}={rec[c]!r}" for c, v in ids.items() if v is None]
             if bad_ids:

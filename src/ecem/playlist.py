@@ -5,10 +5,12 @@ take disk quadratic in its length. A playlist names the same segments in the sam
 concat demuxer feeds the decoder the same packets a stream-copy concatenation would have written,
 so every decoded frame is identical and the bytes on disk grow linearly.
 
-Entries are paths relative to the playlist's folder, so ``results/`` can be moved. The concat
-demuxer's ``safe`` mode refuses any component starting with a period (``..``), so playlists
-must be opened with ``safe=0``; that also allows absolute paths and protocols, so
-:func:`playlist_entries` checks that a list names only relative plain files before it is opened.
+Entries are paths relative to the playlist's folder, so ``results/`` can be moved.
+:func:`playlist_entries` checks that a list names only relative plain files (what this module
+writes) before it is opened; readers then hand FFmpeg the same entries as absolute ``file:`` URLs
+in memory (:func:`concat_list`, opened with ``safe=0``), because FFmpeg would resolve relative
+entries against the list's own path as a URL, where ``?`` or ``#`` in a folder name would start a
+query or a fragment. The stream-copied prefix clips are assembled from such a list too.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+
+from ecem.artifacts import atomic_path
 
 PLAYLIST_SUFFIX = ".ffconcat"
 HEADER = "ffconcat version 1.0"
@@ -34,9 +38,22 @@ def write_playlist(paths: Sequence[str | Path], dst: Path) -> None:
     """Write an ffconcat list at `dst` naming `paths` relative to `dst`'s folder, atomically."""
     base = Path(dst).parent.resolve()
     lines = [HEADER] + [f"file {_quote(os.path.relpath(Path(p).resolve(), base))}" for p in paths]
-    tmp = Path(dst).with_name(Path(dst).name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(dst)
+    with atomic_path(dst) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+
+
+def concat_list(paths: Sequence[str | Path]) -> str:
+    """The text of an ffconcat list that FFmpeg reads from memory: each file by its absolute
+    ``file:`` URL, quoted. FFmpeg's file protocol takes such a URL literally, so a folder name may
+    hold quotes, spaces, ``$()``, backticks, ``:``, ``?``, ``#`` or any non-ASCII character; only
+    a line break cannot be named in a list (FFmpeg reads it line by line): ValueError."""
+    lines = [HEADER]
+    for p in paths:
+        url = "file:" + os.path.abspath(p)
+        if "\n" in url or "\r" in url:
+            raise ValueError(f"{url!r}: FFmpeg's concat lists cannot name a path with a line break")
+        lines.append(f"file {_quote(url)}")
+    return "\n".join(lines) + "\n"
 
 
 def _unquote(text: str) -> str:

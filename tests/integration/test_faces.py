@@ -104,5 +104,5 @@ def test_summary_and_quality(demo_run: Path) -> None:
     assert quality["samples"]["no_face"] == ["train/dia2_utt2"]
     assert quality["samples"]["quarantined_upstream"] == int((clips["status"] != "ok").sum())
     assert quality["random_weights"] is False and quality["detector"] == "mtcnn"
-    assert quality["frames_with_face"] > 0 and quality["throughput"]["detect_frames_per_s"] > 0
+    assert quality["frames_with_face"] > 0 and "throughput" not in quality  # timings: the job's log
     assert isinstance(pd.DataFrame(s.loc["train/dia0_utt3", "tracks"].tolist()), pd.DataFrame)

@@ -45,12 +45,17 @@ def resolve(records, **kw):
 
 @pytest.mark.parametrize("name,expected", [("480_5.mp4", ("train", 480, 5)),
                                            ("t_254_15.mp4", ("test", 254, 15)),
-                                           ("videos/3_0.mp4", ("train", 3, 0))])
+                                           ("videos/3_0.mp4", ("train", 3, 0)),
+                                           ("train_splits/3_0.mp4", ("train", 3, 0)),
+                                           ("devices/3_0.mp4", ("train", 3, 0)),
+                                           ("output_repeated_splits_test/t_2_1.mp4", ("test", 2, 1))])
 def test_parse_video_name(name, expected):
     assert parse_video_name(name) == expected
 
 
-@pytest.mark.parametrize("name", ["480-5.mp4", "d_1_2.mp4", "5.mp4", "1_2.avi"])
+@pytest.mark.parametrize("name", ["480-5.mp4", "d_1_2.mp4", "5.mp4", "1_2.avi",
+                                  "dev/0_1.mp4", "dev_splits_complete/0_1.mp4", "test/0_1.mp4",
+                                  "train/t_1_2.mp4"])
 def test_parse_video_name_rejects(name):
     with pytest.raises(ValueError):
         parse_video_name(name)

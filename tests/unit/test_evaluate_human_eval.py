@@ -106,3 +106,55 @@ def test_ratings_outside_the_scale_are_refused(tmp_path):
     df.to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(ValueError, match="outside"):
         aggregate([tmp_path / "bad.csv"], key)
+
+
+PAYLOADS = ["=1+2", "=HYPERLINK(\"http://x\",\"y\")", "+cmd|' /C calc'!A0", "@SUM(A1)", "-2+3", "\tx",
+            "\r=1", "'=already quoted"]
+
+
+def test_cells_that_start_a_formula_are_neutralised_and_the_filled_sheet_round_trips(tmp_path):
+    """Speakers, utterances and explanations starting with = + - @ tab or CR (OWASP's list) reach
+    the CSVs raters open in a spreadsheet program with a leading apostrophe; numbers stay numbers;
+    reading back restores every text; a sheet filled in a spreadsheet still aggregates."""
+    import csv
+
+    from ecem.csvsafe import FORMULA_START, read_csv
+
+    ann = annotations()
+    ann["speaker"] = [PAYLOADS[i % len(PAYLOADS)] for i in range(len(ann))]
+    ann["utterance_text"] = [PAYLOADS[(i + 1) % len(PAYLOADS)] for i in range(len(ann))]
+    answers = [PAYLOADS[(i + 2) % len(PAYLOADS)] for i in range(len(ann))]
+    preds = {"=run": pd.DataFrame({"sample_id": ann["sample_id"], "prediction": answers}),
+             "template": _predictions()["template"]}
+    sheet, html, key = tmp_path / "sheet.csv", tmp_path / "sheet.html", tmp_path / "key.csv"
+    export_sheets(ann, preds, {**CFG, "samples": len(ann)}, ["train", "test"], str(sheet), str(html),
+                  str(key))
+    for path in (sheet, key):
+        with path.open(newline="") as fh:
+            cells = [c for row in csv.reader(fh) for c in row]
+        assert not [c for c in cells if c.startswith(FORMULA_START)], path
+        assert "'=1+2" in cells or path == key
+    assert "'=run" in key.read_text()
+    texts = read_csv(sheet, dtype={"item_id": str})
+    assert set(texts["speaker"]) | set(texts["utterance"]) | set(texts["explanation"]) >= set(PAYLOADS)
+    assert set(read_csv(key)["run"]) == {"=run", "template"}
+    # a rater fills the ratings in a spreadsheet program: the texts stay as it shows them
+    seen = pd.read_csv(sheet, dtype=str, keep_default_na=False)
+    for c in CRITERIA:
+        seen[c] = 3
+    seen.to_csv(tmp_path / "rater.csv", index=False, lineterminator="\r\n")  # as spreadsheets save
+    means, _ = aggregate([tmp_path / "rater.csv"], key)
+    assert set(means["run"]) == {"=run", "template"} and (means["relevance"] == 3).all()
+    out = tmp_path / "t5.csv"
+    write_table5(means, _, str(tmp_path / "t5.md"), str(out), str(tmp_path / "agree.csv"))
+    assert "'=run" in out.read_text() and list(read_csv(out)["run"]) == ["=run", "template"]
+
+
+def test_numbers_are_not_formulas_and_every_string_survives_the_round_trip():
+    from ecem.csvsafe import neutralise, restore
+
+    for number in ("-0.25", "+3", "-1e-05", " -2 "):
+        assert neutralise(number) == number
+    for text in [*PAYLOADS, "''=", "'", "plain", "", "'plain"]:
+        assert restore(neutralise(text)) == text
+    assert neutralise(-0.25) == -0.25 and neutralise(None) is None

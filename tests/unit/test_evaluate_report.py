@@ -125,6 +125,8 @@ def test_report_is_self_contained_and_survives_absent_stages(tmp_path):
         df = ann[ann["split"] == "test"][["sample_id", "cause"]].rename(columns={"cause": "reference"})
         df["prompt"] = "p"
         df["prediction"] = f"prediction of {run}"
+        if run == "V":  # a 10 kB answer: shown cut, the rest one click away
+            df["prediction"] = f"prediction of {run} " + "very long " * 1000 + "END"
         write_table(df, preds[run], "generate", {"random_weights": run in MODS})
     quality = tmp_path / "quality.json"
     write_json({"clips": {"ok": 5, "quarantined": 1}}, quality)
@@ -165,6 +167,10 @@ def test_report_is_self_contained_and_survives_absent_stages(tmp_path):
     for run in runs:
         assert f"prediction of {run}" in page
     assert "0.1000 [0.0900, 0.1200]" in page
+    long_text = "prediction of V " + "very long " * 1000 + "END"
+    assert page.count('<details class="long">') == 2  # two test samples in the gallery
+    assert f"(show all {len(long_text)} characters)" in page and page.count(long_text) == 2
+    assert f"<summary>{long_text[:400]}… " in page
     # banner names the random model and the missing metric; absent artifacts are said, not fatal
     assert "resources/tiny_llm" in text and "BLEURT unavailable" in text and "demo corpus" in text
     assert "transcribe.json (stage not run)" in text

@@ -19,8 +19,10 @@ def _probs(label):
 
 
 def _face(uid, frame, box, label, track):
-    return {"meld_split": "train", "dialogue_id": 4, "utterance_id": uid, "frame_idx": frame, "box": box,
-            "emotion_probs": _probs(label), "track_id": track, "frame_width": 320, "frame_height": 240}
+    """A face in source frame `frame`, shown as frame `frame - first_frame` of its segment."""
+    return {"meld_split": "train", "dialogue_id": 4, "utterance_id": uid, "frame_idx": frame,
+            "segment_frame": frame - (0 if uid == 0 else 3), "box": box, "emotion_probs": _probs(label),
+            "track_id": track, "frame_width": 320, "frame_height": 240}
 
 
 def _clips():

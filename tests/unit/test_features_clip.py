@@ -16,11 +16,13 @@ import pandas as pd
 import pytest
 
 from ecem.artifacts import read_table, write_table
+from ecem.faults import EnvironmentFault
 from ecem.features.clip_stage import clip_quality, extract_shard
 from ecem.features.encoder import VisionPatchEncoder, fold_pixel_normalization, pool_spatio_temporal
 from ecem.features.extract import ExtractStats, extract_tokens
 from ecem.features.frames import decode_frames, plan_samples, uniform_frame_indices
 from ecem.features.tiny_models import build_tiny_clip
+from ecem.media import run_ffmpeg
 from ecem.model_refs import is_random_model
 from ecem.tokens import (
     PADDING_NONE,
@@ -81,7 +83,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict:
         ("train", 1, 1, "dia1_utt1.mp4", 0, 9),
     ]
     segments = pd.DataFrame([{"meld_split": s, "dialogue_id": d, "utterance_id": u, "video_path": v,
-                              "first_frame": a, "last_frame": b, "n_frames": b - a + 1, "status": "ok"}
+                              "first_frame": a, "last_frame": b, "n_frames": b - a + 1,
+                              "source_frames": list(range(a, b + 1)), "status": "ok"}
                              for s, d, u, v, a, b in segs])
 
     def seg_list(d: int, utts: list[int]) -> list[dict]:
@@ -257,10 +260,15 @@ def test_load_equals_decode_then_preprocess(tiny224: Path, corpus: dict) -> None
         enc.load(path, [0, 10_000], "pyav")
 
 
-def test_decoders_agree(corpus: dict) -> None:
+def test_decoders_agree(corpus: dict, tmp_path: Path) -> None:
     path = str(corpus["root"] / "dia0_utt2.mp4")
     idx = [0, 5, 6, 20, 33]
     np.testing.assert_array_equal(decode_frames(path, idx, "pyav"), decode_frames(path, idx, "decord"))
+    turned = tmp_path / "turned.mp4"  # a display-rotation tag, as phones write: both turn it upright
+    run_ffmpeg(["-display_rotation", "90", "-i", path, "-c", "copy", str(turned)])
+    upright = decode_frames(str(turned), idx, "pyav")
+    assert upright.shape[1:3] == decode_frames(path, idx, "pyav").shape[2:0:-1]
+    np.testing.assert_array_equal(upright, decode_frames(str(turned), idx, "decord"))
 
 
 # ------------------------------------------------------------------------------- extraction
@@ -306,6 +314,22 @@ def test_segments_map_positions_to_source_frames(corpus: dict) -> None:
             assert src.endswith("dia0_utt1.mp4") and k == 4 + pos - 30
         else:
             assert src.endswith("dia0_utt2.mp4") and k == 3 + pos - 52
+
+
+def test_a_resampled_segment_maps_positions_through_its_source_frames(corpus: dict) -> None:
+    """Where the dataset stage resampled a clip's frame rate, segment frame k shows source frame
+    source_frames[k] (repeated or skipped source frames): the plan picks exactly that frame."""
+    segments = corpus["segments"].copy()
+    held = [4, 4, 5, 7, 7, 8] + list(range(9, 25))  # 22 frames, as the segment of utterance 1
+    segments.at[1, "source_frames"] = held
+    plans, _ = plan_samples(corpus["clips"], segments, 83, "segments", corpus["root"])
+    plan = next(p for p in plans if p.sample_id == "train/dia0_utt2")
+    picked = [(pos, src, k) for pos, (src, k) in zip(plan.positions, plan.picks) if 30 <= pos < 52]
+    assert len(picked) > 15 and all(src.endswith("dia0_utt1.mp4") and k == held[pos - 30]
+                                    for pos, src, k in picked)
+    segments.at[1, "source_frames"] = held[:-1]  # disagrees with the clip's n_frames
+    _, excluded = plan_samples(corpus["clips"], segments, 83, "segments", corpus["root"])
+    assert excluded["train/dia0_utt2"].startswith("corrupt: a segment of the sample is missing")
 
 
 def test_short_clip_is_zero_padded_after_real_frames(corpus: dict, tiny224: Path, tmp_path: Path) -> None:
@@ -382,6 +406,19 @@ def test_failed_source_does_not_stop_other_samples(corpus: dict, tiny224: Path) 
     assert list(stats.failed) == ["train/dia1_utt1"]
     assert stats.frames_encoded == len({p for plan in plans for p in plan.picks}) - len(
         {p for p in plans[-1].picks if p[0].endswith("dia1_utt1.mp4")})
+
+
+@pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="needs /proc/self/mem")
+def test_an_io_error_reading_a_source_fails_the_shard_not_its_samples(corpus: dict, tiny224: Path,
+                                                                      tmp_path: Path) -> None:
+    """A read that fails with EIO (here: the kernel's, from /proc/self/mem) is the machine's
+    fault: the shard fails naming it, instead of quarantining the samples that use the source."""
+    (tmp_path / "eio.mp4").symlink_to("/proc/self/mem")
+    enc = VisionPatchEncoder(str(tiny224), 224, 16)
+    plans, _ = plan_samples(corpus["clips"], corpus["segments"], 16, "segments", corpus["root"])
+    plans[0].picks = [(str(tmp_path / "eio.mp4"), k) for _, k in plans[0].picks]
+    with pytest.raises(EnvironmentFault, match="Input/output error: .*eio.mp4"):
+        list(extract_tokens(plans, enc, 5, progress=False))
 
 
 def test_image_size_mismatch_is_a_clear_error(tiny224: Path) -> None:

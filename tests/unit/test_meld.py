@@ -56,6 +56,19 @@ def test_read_meld_parses_layout(tmp_path):
     assert row["video_path"].endswith("output_repeated_splits_test/dia4_utt0.mp4")
 
 
+def test_csv_lines_are_physical_lines_after_multi_line_utterances_and_blank_lines(tmp_path):
+    layout = MeldLayout.default(tmp_path)
+    (tmp_path / layout.csvs["train"]).write_text(HEADER + "".join([
+        _row(1, 0, 0, text="two\nlines"),       # lines 2-3
+        "\n",                                  # line 4, blank
+        _row(2, 0, 1, text="three\r\nlines\nhere"),  # lines 5-7
+        _row(3, 0, 2, start="0:38.997"),       # line 8
+    ]), encoding="utf-8", newline="")
+    table, _ = read_meld_rows(layout, ("train",))
+    assert list(table["csv_line"]) == [2, 5, 8] and list(table["text"])[0] == "two\nlines"
+    assert "line 8" in table["csv_detail"].iloc[2]
+
+
 def test_read_meld_names_missing_csv(tmp_path):
     with pytest.raises(FileNotFoundError, match="train"):
         read_meld(MeldLayout.default(tmp_path), ("train",))

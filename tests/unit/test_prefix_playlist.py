@@ -38,7 +38,7 @@ def rendered(tmp_path_factory):
         rows.append({"meld_split": "train", "dialogue_id": 3, "utterance_id": u, "status": "ok",
                      "status_detail": "", "video_path": str(src), "fps": FPS, "n_frames": n,
                      "has_audio": True, "start_s": t, "end_s": t + n / FPS, "width": 160,
-                     "height": 120})
+                     "height": 120, "rotation": 0, "variable_rate": False})
         t += n / FPS + 1.0  # CSV times say no two clips overlap
     render = {"preset": "veryfast", "crf": 20, "audio_rate": 16000, "prefix_clips": "playlist"}
     segs, clips = render_dialogue(pd.DataFrame(rows), [1, 2, 3], root / "out", DEDUP, render)

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from ecem.meld import EMOTIONS, UTTERANCE_KEYS
+from ecem.meld import EMOTIONS, SPLITS, UTTERANCE_KEYS
 from ecem.textfile import read_utf8
 from ecem.text import normalize_text, text_similarity
 
@@ -44,11 +44,24 @@ def sample_id(meld_split: str, dialogue_id: int, utterance_id: int) -> str:
 
 
 def parse_video_name(name: str) -> tuple[str, int, int]:
-    """`480_5.mp4` → ('train', 480, 5); `t_254_15.mp4` → ('test', 254, 15)."""
-    m = _VIDEO.match(Path(str(name)).name)
+    """`480_5.mp4` → ('train', 480, 5); `t_254_15.mp4` → ('test', 254, 15).
+
+    A folder before the name (`videos/3_0.mp4`) is ignored unless it names a MELD split other
+    than the name's own (`dev/0_1.mp4`, `test_splits/0_1.mp4`): reading that as MELD train's clip
+    would resolve it to the wrong utterance, so it is a ValueError.
+    """
+    path = Path(str(name))
+    m = _VIDEO.match(path.name)
     if not m:
         raise ValueError(f"video name {name!r} is not D_U.mp4 or t_D_U.mp4")
-    return ("test" if m["test"] else "train"), int(m["dia"]), int(m["utt"])
+    split = "test" if m["test"] else "train"
+    for folder in path.parent.parts:
+        words = re.split(r"[^a-z]+", folder.lower())  # dev_splits_complete → dev, splits, complete
+        named = next((s for s in SPLITS if s in words), split)
+        if named != split:
+            raise ValueError(f"video name {name!r}: folder {folder!r} names MELD's {named} split, but "
+                             f"{path.name} names a {split} clip (ECEM names only train, and test as t_D_U)")
+    return split, int(m["dia"]), int(m["utt"])
 
 
 def _turn_value(turns: list[Any], speaker: str) -> str | None:

@@ -20,7 +20,7 @@ USABLE_STATUSES = ("ok", "no_audio")  # the video of a `no_audio` clip is still 
 UTTERANCE_COLUMNS = [
     *UTTERANCE_KEYS, "speaker", "text", "text_raw", "emotion",
     "start_s", "end_s", "video_path", "fps", "n_frames", "duration_s", "width", "height",
-    "has_audio", "audio_peak_dbfs", "status", "status_detail", "csv_line",
+    "has_audio", "audio_peak_dbfs", "rotation", "variable_rate", "status", "status_detail", "csv_line",
 ]
 
 

@@ -9,29 +9,46 @@ an ffconcat list of those segments (:mod:`ecem.playlist`): the same packets reac
 readers get identical frames, and disk stays linear too (a stream-copied mp4 repeats every earlier
 segment's bytes). All segments of a dialogue share codec, size, frame rate and
 audio format, which stream-copy concatenation requires. A bad clip (missing, corrupt, or one
-whose segment fails to encode) is skipped as context and quarantines the samples that target it.
+whose segment fails to encode) is skipped as context and quarantines the samples that target it;
+a fault of the machine while rendering (full disk, I/O error, ffmpeg killed) fails the job instead
+(:mod:`ecem.faults`), so no sample is lost to it.
+
+Clips that do not match the dialogue's format are brought to it, and each segment's
+`status_detail` (and `adjustments`) says how: a clip with a display-rotation tag is turned upright;
+a clip of another size is fitted into the dialogue's size with its aspect kept (scaled, then
+letterboxed or pillarboxed); an odd frame size, which x264 with yuv420p cannot encode, is padded
+by one pixel to even; a clip whose frame rate differs or varies is *resampled by timestamps* to
+the dialogue's rate: segment frame j shows the source frame on screen at the middle of its
+interval, so frames are dropped or repeated, the duration is kept and the audio is left as it is
+(in sync, at its own speed). `source_frames` records, for every segment frame, the source frame
+it shows; the CLIP and face stages index source frames through it, so they see exactly the
+frames the rendered clip shows.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import itertools
 import logging
-import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from ecem.dataset.dedup import Overlap, csv_overlap_frames, refine_overlap
 from ecem.dataset.probe import USABLE_STATUSES
-from ecem.media import FFmpegError, probe_clip, read_frames, run_ffmpeg
+from ecem.faults import data_fault
+from ecem.media import (FFmpegError, clip_timeline, ffmpeg_url, iter_frames, probe_clip, read_frames,
+                        run_ffmpeg)
 from ecem.meld import UTTERANCE_KEYS
-from ecem.playlist import PLAYLIST_SUFFIX, write_playlist
+from ecem.playlist import PLAYLIST_SUFFIX, concat_list, write_playlist
 from ecem.sharding import dialogue_key, shard_of
 
 log = logging.getLogger(__name__)
@@ -39,7 +56,8 @@ log = logging.getLogger(__name__)
 SEGMENT_COLUMNS = [
     *UTTERANCE_KEYS, "video_path", "fps", "source_n_frames",
     "first_frame", "last_frame", "n_frames", "overlap_frames", "overlap_csv_frames",
-    "overlap_source", "overlap_distance", "render_fps", "segment_path", "status", "status_detail",
+    "overlap_source", "overlap_distance", "render_fps", "render_width", "render_height",
+    "source_frames", "adjustments", "segment_path", "status", "status_detail",
 ]
 CLIP_COLUMNS = [
     "sample_id", *UTTERANCE_KEYS, "status", "reason", "status_detail",
@@ -48,28 +66,42 @@ CLIP_COLUMNS = [
 ]
 
 
+@dataclasses.dataclass(frozen=True)
+class SegmentPlan:
+    """What a clip's segment will hold: `source_frames[j]` is the source frame shown as segment
+    frame j, at `fps` and `size` (the dialogue's format); `start_s` is where its audio starts in
+    the source; `resampled` when frames are picked by timestamp (rates differ or vary);
+    `geometry` the ffmpeg filter bringing an upright source frame to `size`; `notes` what was
+    changed, for `status_detail`, and `adjustments` the same as keywords, for counting."""
+
+    source_frames: tuple[int, ...]
+    fps: float
+    size: tuple[int, int]
+    start_s: float
+    resampled: bool
+    geometry: str
+    notes: tuple[str, ...]
+    adjustments: tuple[str, ...]
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.source_frames)
+
+
 @dataclasses.dataclass
 class _Segment:
     row: dict[str, Any]
     overlap: Overlap
     path: Path | None = None
+    plan: SegmentPlan | None = None
     status: str = "ok"
     detail: str = ""
 
     @property
     def n_frames(self) -> int:
+        if self.plan is not None:
+            return self.plan.n_frames
         return int(self.row["n_frames"]) - self.overlap.frames
-
-
-def atempo_chain(factor: float) -> str:
-    """ffmpeg `atempo` filters whose product is `factor` (each step must lie in 0.5..2)."""
-    steps = []
-    while factor < 0.5 or factor > 2.0:
-        step = 0.5 if factor < 0.5 else 2.0
-        steps.append(step)
-        factor /= step
-    steps.append(factor)
-    return ",".join(f"atempo={f:.9f}" for f in steps)
 
 
 def rate_text(fps: float) -> str:
@@ -78,50 +110,124 @@ def rate_text(fps: float) -> str:
     return f"{rate.numerator}/{rate.denominator}"
 
 
-def encode_segment(src: str, dst: Path, first_frame: int, fps: float, size: tuple[int, int],
-                   has_audio: bool, n_frames: int, render: dict[str, Any],
-                   out_fps: float | None = None) -> None:
-    """Re-encode `src` from `first_frame` on, at a fixed size and audio format (H.264 + AAC).
+def even_size(size: tuple[int, int]) -> tuple[int, int]:
+    """The size a dialogue renders at: its own, padded up to even (x264 with yuv420p needs it)."""
+    return size[0] + size[0] % 2, size[1] + size[1] % 2
 
-    With `out_fps` different from the clip's `fps`, the clip is re-timed: every frame is kept and
-    shown at `out_fps`, and the audio is tempo-scaled by the same factor (pitch kept), so a
-    dialogue whose clips have mixed frame rates concatenates with audio and video in sync.
+
+def fit_geometry(src: tuple[int, int], dst: tuple[int, int]) -> tuple[str, str, str]:
+    """(ffmpeg filter, note, adjustment) that put an upright `src` frame into a `dst` frame.
+
+    The same size: nothing. At most one pixel short of `dst` each way (an odd size on an even
+    canvas): padded at the right and bottom, every pixel kept. Otherwise scaled to fit with the
+    aspect kept and centred on black bars, never squashed.
     """
-    out_fps = fps if out_fps is None or abs(out_fps - fps) < 1e-3 else out_fps
-    start_s = first_frame / fps
-    args = ["-i", src]
-    tempo = "" if out_fps == fps else f",{atempo_chain(out_fps / fps)}"
+    (w, h), (tw, th) = src, dst
+    if (w, h) == (tw, th):
+        return "", "", ""
+    if 0 <= tw - w <= 1 and 0 <= th - h <= 1:
+        return (f"pad={tw}:{th}:0:0:black", f"odd frame size {w}×{h} padded to {tw}×{th} (x264 with "
+                f"yuv420p needs even sizes)", "padded_to_even")
+    bars = "letterboxed" if w * th > h * tw else "pillarboxed" if w * th < h * tw else "same aspect"
+    return (f"scale={tw}:{th}:force_original_aspect_ratio=decrease:force_divisible_by=2,"
+            f"pad={tw}:{th}:(ow-iw)/2:(oh-ih)/2:black",
+            f"fitted {w}×{h} into {tw}×{th} (aspect kept, {bars})", "fitted")
+
+
+def plan_segment(row: dict[str, Any], first_frame: int, fps: float, size: tuple[int, int]) -> SegmentPlan:
+    """How clip `row` (a probed utterance) from `first_frame` on becomes a segment at the
+    dialogue's rate `fps` and size `size` (even)."""
+    notes, adjustments = [], []
+    rotation = int(row["rotation"])
+    if rotation:
+        notes.append(f"turned upright (display matrix: rotated {rotation}°)")
+        adjustments.append("rotated")
+    geometry, note, adjustment = fit_geometry((int(row["width"]), int(row["height"])), size)
+    if note:
+        notes.append(note)
+        adjustments.append(adjustment)
+    src_fps, n_src = float(row["fps"]), int(row["n_frames"])
+    variable = bool(row["variable_rate"])
+    if not variable and abs(src_fps - fps) < 1e-3:
+        return SegmentPlan(tuple(range(first_frame, n_src)), fps, size, first_frame / src_fps, False,
+                           geometry, tuple(notes), tuple(adjustments))
+    timeline = clip_timeline(row["video_path"])
+    start = timeline.starts[first_frame]
+    n_out = max(1, round((timeline.end_s - start) * fps))
+    frames = tuple(timeline.frame_at(start + (j + 0.5) / fps) for j in range(n_out))
+    kept = n_src - first_frame
+    what = f"frame rate varies (mean {src_fps:.3f} fps)" if variable else f"{src_fps:.3f} fps"
+    notes.append(f"{what}: resampled by timestamps to {fps:.3f} fps, {kept} → {n_out} frames "
+                 f"({len(set(frames))} shown, {n_out - len(set(frames))} repeats), "
+                 f"{timeline.end_s - start:.3f} s kept, audio untouched")
+    adjustments.append("resampled")
+    return SegmentPlan(frames, fps, size, start, True, geometry, tuple(notes), tuple(adjustments))
+
+
+def _held_frames(src: str, source_frames: tuple[int, ...]) -> tuple[tuple[int, int], Iterator[bytes]]:
+    """((width, height), raw upright RGB frames of `source_frames` in order): a repeated index
+    repeats its frame, each source frame is decoded once, one frame is held at a time."""
+    repeats = collections.Counter(source_frames)
+    decoded = iter_frames(src, sorted(repeats))
+    first = next(decoded, None)
+    if first is None:
+        raise FFmpegError(f"{src}: no frame of {sorted(repeats)[:3]}… decodes")
+
+    def chunks() -> Iterator[bytes]:
+        for i, array in itertools.chain([first], decoded):
+            data = np.ascontiguousarray(array).tobytes()
+            for _ in range(repeats[i]):
+                yield data
+
+    height, width = first[1].shape[:2]
+    return (width, height), chunks()
+
+
+def encode_segment(src: str, dst: Path, plan: SegmentPlan, has_audio: bool, render: dict[str, Any]) -> None:
+    """Encode segment `plan` of `src` at `dst` in the dialogue's format (H.264 + AAC).
+
+    Without resampling ffmpeg reads `src` itself (turning it upright by its display matrix, as
+    it does by default) and trims the frames before the plan's first one. With resampling the
+    planned frames are decoded here and streamed to ffmpeg as raw video at the dialogue's rate,
+    so the segment holds exactly `plan.source_frames`. The audio starts at `plan.start_s` and is
+    not time-stretched; a clip without audio gets a silent track, so every segment has the same
+    streams.
+    """
+    frames = None
+    video_filters = [plan.geometry] if plan.geometry else []
+    if plan.resampled:
+        (width, height), frames = _held_frames(src, plan.source_frames)
+        args = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
+                "-framerate", rate_text(plan.fps), "-i", "pipe:0", "-i", ffmpeg_url(src)]
+        audio_input = 1
+    else:
+        args = ["-i", ffmpeg_url(src)]
+        video_filters = [f"trim=start_frame={plan.source_frames[0]}", "setpts=PTS-STARTPTS", *video_filters]
+        audio_input = 0
     if has_audio:
-        audio_map = "0:a:0"
-        afilter = ["-af", f"atrim=start={start_s:.6f},asetpts=PTS-STARTPTS{tempo}"]
-    else:  # give silent clips a silent track so every segment has the same streams
-        args += ["-f", "lavfi", "-t", f"{n_frames / out_fps:.6f}", "-i",
+        audio_map = f"{audio_input}:a:0"
+        afilter = ["-af", f"atrim=start={plan.start_s:.6f},asetpts=PTS-STARTPTS"]
+    else:
+        args += ["-f", "lavfi", "-t", f"{plan.n_frames / plan.fps:.6f}", "-i",
                  f"anullsrc=r={render['audio_rate']}:cl=mono"]
-        audio_map, afilter = "1:a:0", []
-    timing = "setpts=PTS-STARTPTS" if out_fps == fps else (
-        f"setpts=N/({rate_text(out_fps)})/TB,fps={rate_text(out_fps)}")
+        audio_map, afilter = f"{audio_input + 1}:a:0", []
     args += [
-        "-map", "0:v:0", "-map", audio_map,
-        "-vf", f"trim=start_frame={first_frame},{timing},scale={size[0]}:{size[1]},setsar=1",
+        "-map", "0:v:0", "-map", audio_map, "-vf", ",".join([*video_filters, "setsar=1"]),
         *afilter, "-fps_mode", "passthrough",
         "-c:v", "libx264", "-preset", render["preset"], "-crf", str(render["crf"]),
         "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", "-ar", str(render["audio_rate"]),
-        "-ac", "1", str(dst),
+        "-ac", "1", ffmpeg_url(dst),
     ]
-    run_ffmpeg(args)
+    run_ffmpeg(args, frames=frames, output=dst)
 
 
 def concat_segments(paths: list[Path], dst: Path) -> None:
-    """Join segments with ffmpeg's concat demuxer and stream copy (no re-encoding)."""
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, dir=dst.parent) as fh:
-        for p in paths:
-            fh.write(f"file '{Path(p).resolve()}'\n")
-        listing = Path(fh.name)
-    try:
-        run_ffmpeg(["-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy",
-                    "-movflags", "+faststart", str(dst)])
-    finally:
-        listing.unlink()
+    """Join segments with ffmpeg's concat demuxer and stream copy (no re-encoding); the list
+    goes to ffmpeg's stdin, naming each segment by its absolute ``file:`` URL
+    (:func:`ecem.playlist.concat_list`), so any character in a folder name is safe."""
+    run_ffmpeg(["-protocol_whitelist", "pipe,file", "-f", "concat", "-safe", "0", "-i", "pipe:0",
+                "-c", "copy", "-movflags", "+faststart", ffmpeg_url(dst)],
+               input_bytes=concat_list(paths).encode(), output=dst)
 
 
 def prefix_clip_mode(render: dict[str, Any]) -> str:
@@ -143,14 +249,18 @@ def _gray_frames(row: dict[str, Any], count: int, from_end: bool, size: tuple[in
 
 def dialogue_format(usable: pd.DataFrame) -> tuple[tuple[int, int], float]:
     """The size and frame rate every segment of a dialogue is rendered at: those of most of its
-    usable clips (the first such clip on ties), so stream-copy concatenation works."""
+    usable clips (the first such clip on ties; sizes upright), so stream-copy concatenation
+    works. The rate is voted by the constant-rate clips when there are any: a variable-rate
+    clip's mean rate is no rate to resample the others to."""
     if not len(usable):
         return (0, 0), float("nan")
     sizes = list(zip(usable["width"].astype(int), usable["height"].astype(int)))
-    rates = [round(float(f), 3) for f in usable["fps"]]
+    constant = usable[~usable["variable_rate"].astype(bool)]
+    voters = constant if len(constant) else usable
+    rates = [round(float(f), 3) for f in voters["fps"]]
     size = max(sizes, key=lambda s: (sizes.count(s), -sizes.index(s)))
     rate = max(rates, key=lambda r: (rates.count(r), -rates.index(r)))
-    return size, float(usable["fps"].iloc[rates.index(rate)])
+    return size, float(voters["fps"].iloc[rates.index(rate)])
 
 
 def render_dialogue(
@@ -170,6 +280,7 @@ def render_dialogue(
     clip_dir.mkdir(parents=True, exist_ok=True)
     usable = utterances[utterances["status"].isin(USABLE_STATUSES)]
     size, out_fps = dialogue_format(usable)
+    canvas = even_size(size)
     playlist = prefix_clip_mode(render) == "playlist"
 
     segments: list[_Segment] = []
@@ -186,7 +297,8 @@ def render_dialogue(
         else:
             est = csv_overlap_frames(prev["end_s"], row["start_s"], fps)
             overlap = Overlap(0, est, "csv_none")
-            if est > 0 and abs(float(prev["fps"]) - fps) >= 1e-3:
+            if est > 0 and (abs(float(prev["fps"]) - fps) >= 1e-3 or prev["variable_rate"]
+                            or row["variable_rate"]):
                 # Frame i of one clip is not frame i of the other in time: nothing is cut.
                 overlap = Overlap(0, est, "fps_mismatch")
             elif est > 0:  # decode only when the times say the clips overlap
@@ -196,19 +308,21 @@ def render_dialogue(
                     est, int(dedup["search_frames"]), float(dedup["max_distance"]),
                     float(dedup["tie_tolerance"]))
         seg = _Segment(row, overlap, seg_dir / f"dia{dia}_utt{uid}.mp4")
-        if abs(out_fps - fps) >= 1e-3:
-            seg.detail = f"re-timed from {fps:.3f} to {out_fps:.3f} fps (frames kept, audio tempo-scaled)"
-            log.info("%s/dia%d_utt%d: %s", split, dia, uid, seg.detail)
         try:
-            encode_segment(row["video_path"], seg.path, overlap.frames, fps, size,
-                           bool(row["has_audio"]), seg.n_frames, render, out_fps)
+            seg.plan = plan_segment(row, overlap.frames, out_fps, canvas)
+            seg.detail = "; ".join(seg.plan.notes)
+            if seg.detail:
+                log.info("%s/dia%d_utt%d: %s", split, dia, uid, seg.detail)
+            encode_segment(row["video_path"], seg.path, seg.plan, bool(row["has_audio"]), render)
             got = probe_clip(seg.path).n_frames
             if got != seg.n_frames:
                 raise FFmpegError(f"segment has {got} frames, expected {seg.n_frames}")
-        except FFmpegError as exc:
-            seg.status, seg.detail = "render_failed", str(exc)
-            failed[uid] = ("render_failed", f"render_failed: {exc}")
-            log.warning("%s/dia%d_utt%d: %s", split, dia, uid, exc)
+        except (FFmpegError, av.error.FFmpegError, OSError, ValueError, IndexError) as exc:
+            # a fault of this clip; a fault of the machine (EnvironmentFault) fails the job
+            why = str(exc) if isinstance(exc, FFmpegError) else data_fault(exc, row["video_path"])
+            seg.status, seg.detail = "render_failed", why
+            failed[uid] = ("render_failed", f"render_failed: {why}")
+            log.warning("%s/dia%d_utt%d: %s", split, dia, uid, why)
             segments.append(seg)
             continue
         segments.append(seg)
@@ -254,7 +368,10 @@ def render_dialogue(
         "last_frame": int(s.row["n_frames"]) - 1, "n_frames": s.n_frames,
         "overlap_frames": s.overlap.frames, "overlap_csv_frames": s.overlap.csv_frames,
         "overlap_source": s.overlap.source, "overlap_distance": s.overlap.distance,
-        "render_fps": out_fps, "segment_path": str(s.path) if s.status == "ok" else None,
+        "render_fps": out_fps, "render_width": canvas[0], "render_height": canvas[1],
+        "source_frames": list(s.plan.source_frames) if s.plan else [],
+        "adjustments": list(s.plan.adjustments) if s.plan else [],
+        "segment_path": str(s.path) if s.status == "ok" else None,
         "status": s.status, "status_detail": s.detail,
     } for s in segments]
     return seg_records, clips

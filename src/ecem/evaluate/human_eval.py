@@ -6,7 +6,9 @@ explanation per item, never the run. The key (item → sample, run) is written t
 file that is not given to raters. Aggregation joins filled sheets (one CSV per rater) with
 the key: per run and criterion the mean, standard deviation and number of ratings, plus
 inter-rater agreement per criterion (Krippendorff's alpha, interval metric, and the share of
-exactly equal rating pairs).
+exactly equal rating pairs). Raters open the sheets in spreadsheet programs: every CSV is written
+and read through :mod:`ecem.csvsafe`, so a speaker, utterance or explanation starting with ``=``
+shows as text instead of running as a formula.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from ecem.csvsafe import read_csv, write_csv
 
 CRITERIA = {
     "contextuality": "Does the explanation fit the conversation's context?",
@@ -90,16 +94,15 @@ def export_sheets(
     out_html: str,
     out_key: str,
 ) -> int:
+    """Write the rating sheet (CSV and HTML) and its key; the CSVs are safe to open in a
+    spreadsheet program (:mod:`ecem.csvsafe`). Returns the number of items."""
     from ecem.artifacts import atomic_path
 
     sheet, key = build_items(annotations, predictions, cfg["samples"], cfg["seed"], splits)
-    for path, write in (
-        (out_csv, lambda p: sheet.to_csv(p, index=False)),
-        (out_key, lambda p: key.to_csv(p, index=False)),
-        (out_html, lambda p: p.write_text(sheet_html(sheet, cfg["title"]), encoding="utf-8")),
-    ):
-        with atomic_path(path) as tmp:
-            write(tmp)
+    write_csv(sheet, out_csv)
+    write_csv(key, out_key)
+    with atomic_path(out_html) as tmp:
+        tmp.write_text(sheet_html(sheet, cfg["title"]), encoding="utf-8")
     return len(sheet)
 
 
@@ -134,7 +137,7 @@ def read_filled(paths: Sequence[str | Path]) -> pd.DataFrame:
     """Long table item_id, rater, criterion, rating from filled sheets (rater = file stem)."""
     frames = []
     for path in paths:
-        df = pd.read_csv(path, dtype={"item_id": str})
+        df = read_csv(path, dtype={"item_id": str})
         missing = [c for c in ["item_id", *CRITERIA] if c not in df.columns]
         if missing:
             raise ValueError(f"{path}: filled sheet lacks columns {missing}")
@@ -155,7 +158,7 @@ def read_filled(paths: Sequence[str | Path]) -> pd.DataFrame:
 
 def aggregate(filled: Sequence[str | Path], key_path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per-run means table, agreement table) from filled sheets and the key."""
-    key = pd.read_csv(key_path, dtype={"item_id": str})
+    key = read_csv(key_path, dtype={"item_id": str})
     long = read_filled(filled).merge(key, on="item_id", how="left", validate="many_to_one")
     unknown = long["run"].isna()
     if unknown.any():
@@ -214,10 +217,7 @@ def write_table5(
         lines.append(
             f"| {r['criterion']} | {fmt(r['krippendorff_alpha_interval'], 3)} | {fmt(r['exact_agreement'], 3)} |"
         )
-    for path, write in (
-        (out_md, lambda p: p.write_text("\n".join(lines) + "\n")),
-        (out_csv, lambda p: means.to_csv(p, index=False)),
-        (out_agree_csv, lambda p: agree.to_csv(p, index=False)),
-    ):
-        with atomic_path(path) as tmp:
-            write(tmp)
+    with atomic_path(out_md) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+    write_csv(means, out_csv)
+    write_csv(agree, out_agree_csv)

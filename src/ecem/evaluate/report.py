@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ecem.artifacts import atomic_path, read_metadata, read_table
+from ecem.csvsafe import read_csv
 from ecem.evaluate.tables import TABLE_NAMES, TABLE_TITLES, display_table, load_card, load_metrics, settings_notes
 from ecem.meld import UTTERANCE_KEYS
 
@@ -243,7 +244,7 @@ def tables_view(tables: Mapping[str, str]) -> list[dict[str, Any]]:
         if path is None or not Path(path).is_file():
             continue
         try:
-            numeric = pd.read_csv(path)
+            numeric = read_csv(path)
         except pd.errors.EmptyDataError:
             numeric = pd.DataFrame()
         out.append({"name": name, "title": TABLE_TITLES[name], **frame_view(display_table(name, numeric))})

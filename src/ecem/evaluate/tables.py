@@ -218,17 +218,15 @@ def settings_notes(runs: Mapping[str, Mapping[str, Any]]) -> list[str]:
 def write_tables(
     tables: Mapping[str, tuple[pd.DataFrame, pd.DataFrame, str]], out_dir: str | Path
 ) -> list[Path]:
+    """Each table as `<name>.md` and `<name>.csv` (spreadsheet-safe: :mod:`ecem.csvsafe`)."""
     from ecem.artifacts import atomic_path
+    from ecem.csvsafe import write_csv
 
     out_dir = Path(out_dir)
     written = []
     for name, (numeric, md) in tables.items():
-        for suffix, writer in (
-            (".md", lambda p: p.write_text(md)),
-            (".csv", lambda p: numeric.to_csv(p, index=False)),
-        ):
-            path = out_dir / f"{name}{suffix}"
-            with atomic_path(path) as tmp:
-                writer(tmp)
-            written.append(path)
+        with atomic_path(out_dir / f"{name}.md") as tmp:
+            tmp.write_text(md)
+        write_csv(numeric, out_dir / f"{name}.csv")
+        written += [out_dir / f"{name}.md", out_dir / f"{name}.csv"]
     return written

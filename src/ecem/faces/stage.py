@@ -2,8 +2,12 @@
 
 `run_faces`: every deduplicated utterance segment (segments.parquet) is decoded, detected and
 classified **once** — a prefix sample is composed from its segments afterwards, so the cost is
-linear in the number of utterances, not in the number of prefix samples. `run_summary`: per sample,
-the target utterance's facial emotion (`E_cls`, see `ecem.faces.summary`).
+linear in the number of utterances, not in the number of prefix samples. Frames are sampled on the
+segment's own timeline (its rendered rate) and read from the source clip through the segment's
+`source_frames`, so a face row's `segment_frame` is the frame the rendered clip shows there, also
+where the dataset stage resampled a clip's frame rate. `run_summary`: per sample, the target
+utterance's facial emotion (`E_cls`, see `ecem.faces.summary`). Timings go to the job's log, never
+into the artifacts, so two identical runs write identical bytes.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from tqdm import tqdm
 from ecem.meld import UTTERANCE_KEYS
 from ecem.artifacts import read_metadata, read_table, write_json, write_table
 from ecem.devices import resolve_device
+from ecem.faults import data_fault
 from ecem.faces.detect import Detections, FaceDetector, build_detector
 from ecem.faces.expression import ExpressionModel, build_expression_model
 from ecem.faces.labels import MELD_LABELS, label_map, to_meld
@@ -37,7 +42,8 @@ STAGE = "features.faces"
 
 FACES_SCHEMA = pa.schema([
     ("meld_split", pa.string()), ("dialogue_id", pa.int64()), ("utterance_id", pa.int64()),
-    ("frame_idx", pa.int64()), ("t_s", pa.float64()), ("face_idx", pa.int64()),
+    ("frame_idx", pa.int64()), ("segment_frame", pa.int64()), ("t_s", pa.float64()),
+    ("face_idx", pa.int64()),
     ("box", pa.list_(pa.float32(), 4)), ("det_score", pa.float32()),
     ("landmarks", pa.list_(pa.float32(), 10)), ("emotion_probs", pa.list_(pa.float32(), len(MELD_LABELS))),
     ("emotion", pa.string()), ("track_id", pa.int64()),
@@ -102,34 +108,47 @@ class FacePipeline:
         self.timing["faces"] += len(flat)
         return dets, list(np.split(probs, np.cumsum(counts)[:-1])) if counts else []
 
-    def process_segment(self, video_path: str, first: int, last: int, fps: float,
+    def process_segment(self, video_path: str, source_frames: Sequence[int], fps: float, start_s: float,
                         keys: Mapping[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
-        """Rows of faces.parquet for one utterance segment, and its per-segment record."""
-        indices = sample_indices(first, last, fps, float(self.cfg["sample_fps"]))
+        """Rows of faces.parquet for one utterance segment, and its per-segment record.
+
+        `source_frames[k]` is the source frame the segment shows as its frame k, `fps` the
+        segment's rate and `start_s` its first frame's time in the source clip. Frames are
+        sampled every 1/`sample_fps` s of the segment; a source frame shown more than once is
+        decoded and classified once.
+        """
+        positions = sample_indices(0, len(source_frames) - 1, fps, float(self.cfg["sample_fps"]))
+        shown = [int(source_frames[k]) for k in positions]
+        distinct = sorted(set(shown))
         t0 = time.perf_counter()
-        frames = read_frames(video_path, indices)
+        frames = read_frames(video_path, distinct)
         self.timing["decode_s"] += time.perf_counter() - t0
-        dets, probs = self.process_frames(frames)
+        found, found_probs = self.process_frames(frames)
+        at = {f: i for i, f in enumerate(distinct)}
+        dets = [found[at[f]] for f in shown]
+        probs = [found_probs[at[f]] for f in shown]
         height, width = (frames.shape[1:3] if len(frames) else (0, 0))
         tc = self.cfg["track"]
-        feats = [appearance(f, d.boxes) for f, d in zip(frames, dets)]
-        ids = link_tracks([i / fps for i in indices], [d.boxes for d in dets], feats,
-                          tc["link_iou"], tc["appearance_min"], tc["max_gap_s"])
+        feats = [appearance(frames[at[f]], d.boxes) for f, d in zip(shown, dets)]
+        times = [start_s + k / fps for k in positions]
+        ids = link_tracks(times, [d.boxes for d in dets], feats, tc["link_iou"], tc["appearance_min"],
+                          tc["max_gap_s"])
         rows = []
-        for frame_idx, d, p, tid in zip(indices, dets, probs, ids):
+        for k, frame_idx, t_s, d, p, tid in zip(positions, shown, times, dets, probs, ids):
             for j in range(len(d)):
-                rows.append({**keys, "frame_idx": int(frame_idx), "t_s": frame_idx / fps, "face_idx": j,
-                             "box": d.boxes[j].tolist(), "det_score": float(d.scores[j]),
+                rows.append({**keys, "frame_idx": frame_idx, "segment_frame": int(k), "t_s": t_s,
+                             "face_idx": j, "box": d.boxes[j].tolist(), "det_score": float(d.scores[j]),
                              "landmarks": d.landmarks[j].reshape(-1).tolist(),
                              "emotion_probs": p[j].tolist(), "emotion": MELD_LABELS[int(np.argmax(p[j]))],
                              "track_id": int(tid[j]), "frame_width": int(width), "frame_height": int(height)})
-        info = {**keys, "n_frames_sampled": len(indices), "n_detections": len(rows),
+        info = {**keys, "n_frames_sampled": len(positions), "n_detections": len(rows),
                 "n_tracks": len({r["track_id"] for r in rows}), "frames_with_face": sum(len(d) > 0 for d in dets)}
         return pd.DataFrame(rows, columns=FACES_SCHEMA.names), info
 
 
 def process_segments(pipeline: FacePipeline, segments: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """All usable segments → (faces rows, per-segment records with status)."""
+    """All usable segments → (faces rows, per-segment records with status). A segment whose
+    video cannot be read is recorded as failed; a fault of the machine fails the job."""
     parts, infos = [], []
     for seg in tqdm(segments.itertuples(index=False), total=len(segments), desc="face segments", unit="seg"):
         keys = {"meld_split": seg.meld_split, "dialogue_id": int(seg.dialogue_id),
@@ -139,11 +158,13 @@ def process_segments(pipeline: FacePipeline, segments: pd.DataFrame) -> tuple[pd
                           "n_frames_sampled": 0, "n_detections": 0, "n_tracks": 0, "frames_with_face": 0})
             continue
         try:
-            rows, info = pipeline.process_segment(seg.video_path, int(seg.first_frame), int(seg.last_frame),
-                                                  float(seg.fps), keys)
-        except (IndexError, OSError, ValueError) as exc:  # unreadable video: recorded, run continues
-            log.warning("segment %s failed: %s", keys, exc)
-            infos.append({**keys, "status": "failed", "status_detail": f"{type(exc).__name__}: {exc}",
+            start_s = int(seg.first_frame) / float(seg.fps)
+            rows, info = pipeline.process_segment(seg.video_path, list(seg.source_frames),
+                                                  float(seg.render_fps), start_s, keys)
+        except (IndexError, OSError, ValueError, MemoryError) as exc:  # unreadable video: recorded
+            why = data_fault(exc, seg.video_path)
+            log.warning("segment %s failed: %s", keys, why)
+            infos.append({**keys, "status": "failed", "status_detail": why,
                           "n_frames_sampled": 0, "n_detections": 0, "n_tracks": 0, "frames_with_face": 0})
             continue
         parts.append(rows)
@@ -165,24 +186,21 @@ def run_faces(segments_path: str, cfg: Mapping[str, Any], shard: int, n_shards: 
     t0 = time.perf_counter()
     faces, infos = process_segments(pipeline, segments)
     elapsed = time.perf_counter() - t0
-    settings = {**pipeline.settings(), "device": str(pipeline.device), "shard": shard,
-                "timing": {**pipeline.timing, "total_s": elapsed}}
+    settings = {**pipeline.settings(), "device": str(pipeline.device), "shard": shard}
     write_table(pa.Table.from_pandas(faces, schema=FACES_SCHEMA, preserve_index=False), out_faces, STAGE, settings)
     write_table(infos, out_segments, STAGE, settings)
-    t = pipeline.timing
-    log.info("faces shard %d/%d: %d segments, %d frames, %d faces in %.1f s (detect %.1f fps, "
-             "expression %.1f faces/s)", shard, n_shards, len(infos), t["frames"], t["faces"], elapsed,
-             t["frames"] / max(t["detect_s"], 1e-9), t["faces"] / max(t["expression_s"], 1e-9))
+    t = pipeline.timing  # to the log only: timings would make every run's artifacts differ
+    log.info("faces shard %d/%d: %d segments, %d frames, %d faces in %.1f s (decode %.1f s, detect %.1f "
+             "fps, expression %.1f faces/s)", shard, n_shards, len(infos), t["frames"], t["faces"], elapsed,
+             t["decode_s"], t["frames"] / max(t["detect_s"], 1e-9), t["faces"] / max(t["expression_s"], 1e-9))
 
 
 def run_gather(face_parts: Sequence[str], segment_parts: Sequence[str], out_faces: str,
                out_segments: str) -> None:
-    """Concatenate the shards into faces.parquet and face_segments.parquet (timings summed)."""
-    metas = [read_metadata(p)["settings"] for p in face_parts]
-    settings = {k: v for k, v in metas[0].items() if k not in ("shard", "timing")}
-    settings["timing"] = {k: sum(m["timing"][k] for m in metas) for k in metas[0]["timing"]}
+    """Concatenate the shards into faces.parquet and face_segments.parquet."""
+    settings = {k: v for k, v in read_metadata(face_parts[0])["settings"].items() if k != "shard"}
     faces = pa.concat_tables([pq.read_table(p).cast(FACES_SCHEMA) for p in face_parts])
-    faces = faces.sort_by([(k, "ascending") for k in (*UTTERANCE_KEYS, "frame_idx", "face_idx")])
+    faces = faces.sort_by([(k, "ascending") for k in (*UTTERANCE_KEYS, "segment_frame", "face_idx")])
     write_table(faces.replace_schema_metadata(None), out_faces, STAGE, settings)
     segs = pd.concat([read_table(p) for p in segment_parts], ignore_index=True)
     write_table(segs.sort_values(UTTERANCE_KEYS, ignore_index=True), out_segments, STAGE, settings)
@@ -204,8 +222,7 @@ def run_summary(clips_path: str, faces_path: str, face_segments_path: str, cfg: 
 
 def quality_report(clips: pd.DataFrame, faces: pd.DataFrame, segs: pd.DataFrame, summary: pd.DataFrame,
                    meta: Mapping[str, Any]) -> dict[str, Any]:
-    """The stage's data-quality section for the report."""
-    timing = meta.get("timing", {})
+    """The stage's data-quality section for the report (no timings: see the job's log)."""
     return {
         "stage": STAGE,
         "detector": meta.get("detector"), "expression_model": meta.get("expression_model"),
@@ -223,11 +240,7 @@ def quality_report(clips: pd.DataFrame, faces: pd.DataFrame, segs: pd.DataFrame,
                     "status": summary["status"].value_counts().to_dict(),
                     "no_face": sorted(summary.loc[summary["status"] == "no_face", "sample_id"])},
         "face_emotion": summary["face_emotion"].value_counts().to_dict(),
-        "throughput": {
-            "detect_frames_per_s": timing.get("frames", 0) / max(timing.get("detect_s", 0.0), 1e-9),
-            "expression_faces_per_s": timing.get("faces", 0) / max(timing.get("expression_s", 0.0), 1e-9),
-            "device": meta.get("device"),
-        },
+        "device": meta.get("device"),
     }
 
 
@@ -240,7 +253,7 @@ def compose_sample(faces: pd.DataFrame, segments: Sequence[Mapping[str, Any]], m
         uid = int(seg["utterance_id"])
         sel = faces[(faces["meld_split"] == meld_split) & (faces["dialogue_id"] == dialogue_id)
                     & (faces["utterance_id"] == uid)].copy()
-        sel["sample_frame"] = sel["frame_idx"] - int(seg["first_frame"]) + offset
+        sel["sample_frame"] = sel["segment_frame"] + offset
         parts.append(sel)
         offset += int(seg["n_frames"])
     return pd.concat(parts, ignore_index=True) if parts else faces.iloc[:0]

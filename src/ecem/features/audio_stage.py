@@ -21,6 +21,7 @@ import pandas as pd
 
 from ecem.artifacts import read_table, write_json
 from ecem.devices import resolve_device
+from ecem.faults import data_fault
 from ecem.features import audio
 from ecem.features.accounting import gather_token_shards, sample_accounting
 from ecem.features.audio_encoder import WINDOW_S, AudioEncoder, load_encoder
@@ -60,7 +61,8 @@ def _resolve(path: str, base_dir: str | Path) -> Path:
 
 
 def read_segment(record: Mapping[str, Any] | None, base_dir: str | Path = ".") -> SegmentAudio:
-    """Decode a segment's audio (16 kHz mono); a bad segment becomes an `error`, never a crash."""
+    """Decode a segment's audio (16 kHz mono); a bad segment becomes an `error`, never a crash (a
+    fault of the machine while reading it raises EnvironmentFault and fails the job)."""
     empty = np.zeros(0, np.float32)
     if record is None:
         return SegmentAudio(empty, float("-inf"), "missing: segment not in segments.parquet")
@@ -74,7 +76,7 @@ def read_segment(record: Mapping[str, Any] | None, base_dir: str | Path = ".") -
     try:
         wave = load_audio(file)
     except Exception as exc:  # noqa: BLE001 - any decoder failure quarantines the segment alone
-        return SegmentAudio(empty, float("-inf"), f"corrupt: {file.name}: {type(exc).__name__}: {exc}")
+        return SegmentAudio(empty, float("-inf"), f"corrupt: {file.name}: {data_fault(exc, file)}")
     return SegmentAudio(wave, audio.peak_dbfs(wave))
 
 

@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from ecem.faults import data_fault
 from ecem.features.encoder import VisionPatchEncoder
 from ecem.features.frames import SamplePlan, decode_frames
 from ecem.tokens import PADDING_NONE, PADDING_ZEROS_AFTER, TOKEN_DTYPE
@@ -152,12 +153,13 @@ def extract_tokens(plans: Sequence[SamplePlan], encoder: VisionPatchEncoder, bat
     threaded_decode = True if encoder.device.startswith("cuda") else None
 
     def load(src: str) -> tuple[Any, str | None, float]:
-        """(pixels, None, seconds) or (None, error, seconds): any decode failure quarantines."""
+        """(pixels, None, seconds) or (None, error, seconds): a decode failure of the source
+        quarantines its samples; a fault of the machine (EnvironmentFault) fails the shard."""
         t0 = time.perf_counter()
         try:
             pixels = encoder.load(src, sorted(by_source[src]), decoder, threaded_decode)
-        except Exception as exc:  # noqa: BLE001 - reported per sample, the shard goes on
-            return None, f"{type(exc).__name__}: {exc}", time.perf_counter() - t0
+        except Exception as exc:  # noqa: BLE001 - a data fault is reported per sample, the shard goes on
+            return None, data_fault(exc, src), time.perf_counter() - t0
         return pixels, None, time.perf_counter() - t0
 
     def produce() -> None:

@@ -62,12 +62,15 @@ def plan_samples(clips: pd.DataFrame, segments: pd.DataFrame, num_frames: int, s
     """Frame plans for the `status == ok` samples of `clips`; and {sample_id: reason} for the rest.
 
     ``segments``: positions on the prefix timeline (the concatenation of the sample's segments)
-    are mapped to source-clip frames (`video_path`, `first_frame + offset`). ``rendered_clip``:
+    are mapped to source-clip frames: position k of a segment is source frame
+    `source_frames[k]` of its `video_path` (segments.parquet; the frame the rendered clip shows
+    there, also where the dataset stage resampled a clip's frame rate). ``rendered_clip``:
     positions index the rendered prefix clip (`clip_path`) directly.
     """
     if sampling not in ("segments", "rendered_clip"):
         raise ValueError(f"unknown sampling mode {sampling!r} (segments | rendered_clip)")
-    source = {(r.meld_split, int(r.dialogue_id), int(r.utterance_id)): _resolve(r.video_path, base_dir)
+    source = {(r.meld_split, int(r.dialogue_id), int(r.utterance_id)):
+              (_resolve(r.video_path, base_dir), [int(f) for f in r.source_frames])
               for r in segments.itertuples(index=False)}
     plans: list[SamplePlan] = []
     excluded: dict[str, str] = {}
@@ -92,15 +95,12 @@ def plan_samples(clips: pd.DataFrame, segments: pd.DataFrame, num_frames: int, s
         else:
             starts = np.cumsum([0] + [int(s["n_frames"]) for s in segs])
             videos = [source.get((key[0], key[1], int(s["utterance_id"]))) for s in segs]
-            seg_of = np.searchsorted(starts, positions, side="right") - 1
-            picks = []
-            for p, k in zip(positions, seg_of.tolist()):
-                if videos[k] is None:
-                    break
-                picks.append((videos[k], int(segs[k]["first_frame"]) + p - int(starts[k])))
-            if len(picks) != len(positions):
+            if any(v is None or len(v[1]) != int(s["n_frames"]) for v, s in zip(videos, segs)):
                 excluded[sid] = "corrupt: a segment of the sample is missing from segments.parquet"
                 continue
+            seg_of = np.searchsorted(starts, positions, side="right") - 1
+            picks = [(videos[k][0], videos[k][1][p - int(starts[k])])
+                     for p, k in zip(positions, seg_of.tolist())]
         plans.append(SamplePlan(sid, str(row.meld_split), int(row.dialogue_id),
                                 int(row.utterance_id), total, positions, picks))
     return plans, excluded
@@ -108,15 +108,16 @@ def plan_samples(clips: pd.DataFrame, segments: pd.DataFrame, num_frames: int, s
 
 def decode_frames(path: str, indices: Sequence[int], decoder: str = "pyav",
                   threaded: bool | None = True) -> np.ndarray:
-    """Decode the frames `indices` (sorted, distinct) of `path` as uint8 (k, H, W, 3).
+    """Decode the frames `indices` (sorted, distinct) of `path` as upright uint8 (k, H, W, 3).
 
     `threaded`: PyAV's codec threading, as in :func:`ecem.media.iter_frames` (decord always
     decodes on one thread). A prefix-clip playlist is always decoded by PyAV: decord cannot pass
-    the concat demuxer the options a playlist needs (the frames are the same either way).
+    the concat demuxer the options a playlist needs (the frames are the same either way); so is a
+    clip with a display-rotation tag: decord 0.6 fails on one, PyAV turns its frames upright.
     """
-    if decoder == "pyav" or is_playlist(path):
-        from ecem.media import read_frames
+    from ecem.media import display_turns, read_frames
 
+    if decoder == "pyav" or is_playlist(path) or (decoder == "decord" and display_turns(path)):
         return read_frames(path, list(indices), threaded=threaded)
     if decoder == "decord":
         import decord

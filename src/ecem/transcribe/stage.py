@@ -11,7 +11,8 @@ Statuses: `ok` (speech transcribed), `no_speech` (the VAD found no speech, or Wh
 every speech region as non-speech), `no_audio` (the dataset stage found no audio stream or
 silent audio: ASR is not run, the dataset's reason is carried over), `failed` (the clip is
 missing/corrupt in the dataset stage — not transcribed, `dataset_status` keeps the original
-status and `status_detail` its reason — or decoding its audio failed here).
+status and `status_detail` its reason — or decoding its audio failed here). A fault of the
+machine (full disk, I/O error, memory) is no status: it fails the job (:mod:`ecem.faults`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from ecem.artifacts import read_metadata, read_table, write_json, write_table
+from ecem.faults import data_fault
 from ecem.sharding import dialogue_key, shard_of
 from ecem.meld import UTTERANCE_KEYS
 from ecem.text_policy import resolve_texts
@@ -96,8 +98,9 @@ def transcribe_utterances(utterances: pd.DataFrame, cfg: Mapping[str, Any],
             try:
                 audios.append(load_audio(utt["video_path"]))
                 todo.append(i)
-            except Exception as err:  # noqa: BLE001 - recorded per clip, run continues
-                rows[i] = _skipped_row(utt, "failed", f"audio decode failed: {type(err).__name__}: {err}")
+            except Exception as err:  # noqa: BLE001 - a fault of the clip is recorded, run continues
+                why = data_fault(err, utt["video_path"])
+                rows[i] = _skipped_row(utt, "failed", f"audio decode failed: {why}")
     if todo:
         transcriber = Transcriber(AsrSettings.from_config(cfg, threads))
         started = time.perf_counter()
