@@ -132,6 +132,11 @@ def checked_inputs(config: Mapping[str, Any], kind: str, targets: Iterable[str] 
     return list(paths.values())
 
 
+def inputs_of(config: Mapping[str, Any], kind: str, workflow: Any) -> Any:
+    """A Snakemake input function: `checked_inputs` of `kind` for the targets of this invocation."""
+    return lambda wildcards: checked_inputs(config, kind, workflow.dag_settings.targets)
+
+
 def _made_by_a_rule(config: Mapping[str, Any], key: str) -> bool:
     """Whether the input named by `key` is an output of this workflow (the demo corpus, or the
     download cache while a download is pending)."""

@@ -258,6 +258,10 @@ def test_load_equals_decode_then_preprocess(tiny224: Path, corpus: dict) -> None
     assert torch.equal(fast, enc.preprocess(decode_frames(path, idx, "pyav")))
     with pytest.raises(IndexError):
         enc.load(path, [0, 10_000], "pyav")
+    # the other paths (decord, or the processor's crop) decode first, then preprocess
+    assert torch.equal(enc.load(path, idx, "decord"), enc.preprocess(decode_frames(path, idx, "decord")))
+    crop = VisionPatchEncoder(str(tiny224), 224, 8, resize="crop")
+    assert torch.equal(crop.load(path, idx, "pyav"), crop.preprocess(decode_frames(path, idx, "pyav")))
 
 
 def test_decoders_agree(corpus: dict, tmp_path: Path) -> None:

@@ -59,12 +59,5 @@ MELD = MeldLayout.from_config(MELD_CFG)
 ECEM_SOURCE = sources.ecem_source(config)
 
 
-def inputs_of(kind):
-    """Input function: the `kind` inputs (ecem.sources.input_paths) a job of the requested
-    targets needs, each checked to exist (a missing one names its config key and the targets)."""
-    return lambda wildcards: sources.checked_inputs(
-        config, kind, workflow.dag_settings.targets
-    )
-
 # One software environment for every rule (conda users: --software-deployment-method conda).
 CONDA_ENV = f"{workflow.basedir}/envs/pipeline.yaml"

@@ -1,11 +1,26 @@
 # The dataset stage: MELD + ECEM JSON → samples, split, probed utterances, segments, prefix clips.
-DATASET_OUTPUTS = [ANNOTATIONS, DATASET_STATISTICS, UTTERANCES, SEGMENTS, CLIPS, DATASET_QUALITY]
+DATASET_OUTPUTS = [
+    ANNOTATIONS,
+    DATASET_STATISTICS,
+    UTTERANCES,
+    SEGMENTS,
+    CLIPS,
+    DATASET_QUALITY,
+]
+
+
+# Bookkeeping rules (seconds, little memory) run where Snakemake runs: never queued on a cluster.
+localrules:
+    split_samples,
+    dataset_statistics,
+    gather_clips,
+    dataset_quality,
 
 
 rule resolve_annotations:
     input:
-        csvs=inputs_of("csvs"),
-        annotations=inputs_of("annotations"),
+        csvs=sources.inputs_of(config, "csvs", workflow),
+        annotations=sources.inputs_of(config, "annotations", workflow),
     output:
         resolved=f"{ECEM}/resolved.parquet",
         quarantine=f"{ECEM}/quarantine.parquet",
@@ -64,7 +79,7 @@ rule dataset_statistics:
 rule probe_utterances:
     input:
         resolved=rules.resolve_annotations.output.resolved,
-        videos=inputs_of("videos"),
+        videos=sources.inputs_of(config, "videos", workflow),
     output:
         UTTERANCES,
     log:

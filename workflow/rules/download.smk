@@ -1,8 +1,12 @@
 # Public inputs fetched once when the config gives a URL, the demo is off and the user's own path
 # is absent. They land in the project-owned cache resources/downloads/ and are read from there;
 # each rule exists only while its cache is incomplete, so it never reruns over data (whatever the
-# file times). Offline, the job fails with a message saying where to put the file.
+# file times). Offline, the job fails with a message saying where to put the file. Downloads run
+# where Snakemake runs (cluster nodes often have no internet).
 if MELD_SOURCE.download:
+
+    localrules:
+        download_meld,
 
     rule download_meld:
         output:
@@ -24,6 +28,9 @@ if MELD_SOURCE.download:
 
 
 if ECEM_SOURCE.download:
+
+    localrules:
+        download_ecem,
 
     rule download_ecem:
         output:

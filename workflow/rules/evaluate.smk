@@ -8,7 +8,9 @@ from ecem.evaluate.tables import TABLE_NAMES
 HUMAN = f"{RESULTS}/human_eval"
 EXPERIMENT_RUNS = list(EXPERIMENTS)
 RUN_BASELINES = [
-    b for b, c in BASELINES.items() if c["kind"] in ("template", "retrieval", "zero_shot")
+    b
+    for b, c in BASELINES.items()
+    if c["kind"] in ("template", "retrieval", "zero_shot")
 ]
 UNRUN_BASELINES = {
     b: f"{c['kind']} baseline with {c['model']}: configured and validated, not run by this pipeline"
@@ -36,6 +38,13 @@ EVALUATE_OUTPUTS = [
 ]
 if EVAL_CFG["human_eval"]["filled"]:
     EVALUATE_OUTPUTS.append(f"{TABLES}/table5.md")
+
+
+# Bookkeeping rules (seconds, little memory) run where Snakemake runs: never queued on a cluster.
+localrules:
+    evaluate_tables,
+    human_eval_sheet,
+    human_eval_table,
 
 
 rule evaluate_baseline:
@@ -80,10 +89,10 @@ rule evaluate_metrics:
         f"{BENCHMARKS}/evaluate_metrics/{{run}}.tsv"
     wildcard_constraints:
         run=names_regex(EVAL_RUNS),
+    priority: -1
     conda:
         CONDA_ENV
     threads: threads(EVAL_CFG)
-    priority: -1
     resources:
         mem_mb=4000,
         runtime=60,

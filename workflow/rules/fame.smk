@@ -20,6 +20,12 @@ FAME_OUTPUTS = [
 ]
 
 
+# Bookkeeping rules (seconds, little memory) run where Snakemake runs: never queued on a cluster.
+localrules:
+    fame_examples,
+    fame_quality,
+
+
 if model_refs.is_random(FAME["llm"]):
 
     rule tiny_llm:
@@ -122,7 +128,9 @@ rule fame_train:
 # What using a trained run needs (generation and the reliance check alike).
 TRAINED_RUN = {
     "examples": rules.fame_examples.output[0],
-    "features": fame_wf.by_experiment(EXPERIMENTS, fame_wf.features_input, CLIP_FEATURES),
+    "features": fame_wf.by_experiment(
+        EXPERIMENTS, fame_wf.features_input, CLIP_FEATURES
+    ),
     "audio": fame_wf.by_experiment(EXPERIMENTS, fame_wf.audio_input, AUDIO_FEATURES),
     "llm": FAME_LLM_INPUT,
     "model": rules.fame_train.output.model,

@@ -14,6 +14,11 @@ AUDIO_MODEL_INPUT = (
 )
 
 
+# Bookkeeping rules (seconds, little memory) run where Snakemake runs: never queued on a cluster.
+localrules:
+    audio_features,
+
+
 rule audio_features_shard:
     input:
         clips=CLIPS,

@@ -10,6 +10,11 @@ CLIP_MODEL_INPUT = model_refs.local_input(CLIP_CFG["model"])
 CLIP_RENDERED_INPUT = clip_wf.rendered_input(CLIP_CFG, RENDER_DIRS)
 
 
+# Bookkeeping rules (seconds, little memory) run where Snakemake runs: never queued on a cluster.
+localrules:
+    clip_features,
+
+
 if model_refs.is_random(CLIP_CFG["model"]):
 
     rule build_tiny_clip:

@@ -7,6 +7,12 @@ FACE_SEGMENTS = f"{RESULTS}/features/face_segments.parquet"
 FACES_OUTPUTS = [FACES_TABLE, FACE_SUMMARY, STAGE_QUALITY["faces"]]
 
 
+# Bookkeeping rules (seconds, little memory) run where Snakemake runs: never queued on a cluster.
+localrules:
+    faces_gather,
+    face_summary,
+
+
 rule faces_shard:
     input:
         segments=SEGMENTS,

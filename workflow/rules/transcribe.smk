@@ -5,6 +5,12 @@ TRANSCRIBE_SHARDS = range(config["transcribe"]["shards"])
 TRANSCRIBE_OUTPUTS = [TRANSCRIPTS, STAGE_QUALITY["transcribe"]]
 
 
+# Bookkeeping rules (seconds, little memory) run where Snakemake runs: never queued on a cluster.
+localrules:
+    gather_transcripts,
+    transcribe_quality,
+
+
 rule transcribe_shard:
     input:
         utterances=UTTERANCES,

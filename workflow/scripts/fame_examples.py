@@ -1,6 +1,6 @@
 """Rule fame_examples."""
 
-from ecem.fame.stage import run_examples
+from ecem.fame.examples import run_examples
 from ecem.logs import rule_logging
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)

@@ -15,7 +15,6 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ecem.evaluate.bootstrap import BootstrapSettings, mean_statistic, paired_bootstrap

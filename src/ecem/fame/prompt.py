@@ -25,7 +25,6 @@ from typing import Any
 
 import pandas as pd
 
-from ecem.meld import UTTERANCE_KEYS
 
 log = logging.getLogger(__name__)
 

@@ -12,16 +12,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 import torch
 
 from ecem.artifacts import atomic_path, read_metadata, read_table, write_json, write_table
 from ecem.devices import resolve_device
 from ecem.fame.data import Encoded, Slot, encode
 from ecem.fame.model import FameModel, ensure_placeholder, load_llm, resolve_dtype
-from ecem.fame.prompt import Modalities, build_examples
+from ecem.fame.prompt import Modalities
 from ecem.chat import PromptFormat
-from ecem.meld import UTTERANCE_KEYS
 from ecem.model_refs import is_random_model, model_card
 from ecem.provenance import code_hashes, describe_inputs, fingerprint, package_versions, sha256_file
 from ecem.tokens import TokenStore
@@ -33,11 +31,6 @@ PACKAGES = ("torch", "transformers", "accelerate", "tokenizers", "safetensors", 
 # be "__main__"); a checkpoint of other code is never resumed.
 CODE_ENTRY = "ecem.fame.stage"
 NORM_SAMPLES = 64  # samples whose tokens measure the projector's output scale
-
-
-def feature_sample_ids(features_path: str) -> set[str]:
-    """Sample ids present in a token file (video or audio; its `sample_id` column, tokens not read)."""
-    return set(pq.read_table(features_path, columns=["sample_id"]).column("sample_id").to_pylist())
 
 
 def load_videos(features_path: str | None, sample_ids: list[str]) -> Mapping[str, np.ndarray]:
@@ -79,36 +72,6 @@ def norm_sample(videos: Mapping[str, np.ndarray], sample_ids: list[str], limit: 
     if len(ids) > limit:
         ids = [ids[int(i)] for i in np.linspace(0, len(ids) - 1, limit).round()]
     return np.concatenate([videos[s] for s in ids])
-
-
-# ------------------------------------------------------------------ rule: fame_examples
-def run_examples(experiment: str, exp_cfg: Mapping[str, Any], prompt_cfg: Mapping[str, Any],
-                 text_policy: Mapping[str, Any] | None, annotations_path: str, clips_path: str,
-                 utterances_path: str, transcripts_path: str | None, faces_path: str | None,
-                 features_path: str | None, out: str, audio_path: str | None = None) -> None:
-    """Samples + features + texts → `runs/{experiment}/examples.parquet` (one prompt per sample)."""
-    modalities = Modalities.from_experiment(exp_cfg)
-    annotations, clips = read_table(annotations_path), read_table(clips_path)
-    utterances = read_table(utterances_path)
-    texts = None
-    if modalities.text:
-        from ecem.text_policy import resolve_texts
-
-        transcripts = read_table(transcripts_path) if transcripts_path else None
-        texts = resolve_texts(utterances, transcripts, text_policy or {}, mode=modalities.text_source)
-    faces = read_table(faces_path, columns=["sample_id", "face_emotion"]) if modalities.face else None
-    feature_ids = feature_sample_ids(features_path) if modalities.video and features_path else None
-    audio_ids = feature_sample_ids(audio_path) if modalities.audio and audio_path else None
-    if modalities.audio and audio_ids is None:
-        raise ValueError(f"experiment {experiment} hears audio but no audio features were given")
-    examples, summary = build_examples(annotations, clips, utterances, texts, faces, modalities, prompt_cfg,
-                                       feature_ids, audio_ids)
-    if texts is not None:
-        used = texts.merge(annotations[UTTERANCE_KEYS].drop_duplicates())
-        summary["text_sources"] = used["text_source"].value_counts().to_dict()
-    write_table(examples, out, STAGE, {"experiment": experiment, "modalities": dict(exp_cfg),
-                                       "prompt": dict(prompt_cfg), "text_policy": text_policy,
-                                       "summary": summary})
 
 
 # ------------------------------------------------------------------ model assembly

@@ -246,6 +246,8 @@ class VisionPatchEncoder:
         import torch
 
         if self.resize != "squash" or decoder != "pyav":
+            from ecem.features.frames import decode_frames
+
             return self.preprocess(decode_frames(path, indices, decoder, threaded))
         from ecem.media import iter_frames
 

@@ -39,7 +39,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -47,8 +47,8 @@ import numpy as np
 
 from ecem.faults import data_fault
 from ecem.features.encoder import VisionPatchEncoder
-from ecem.features.frames import SamplePlan, decode_frames
-from ecem.tokens import PADDING_NONE, PADDING_ZEROS_AFTER, TOKEN_DTYPE
+from ecem.features.frames import SamplePlan
+from ecem.tokens import PADDING_NONE, PADDING_ZEROS_AFTER, TOKEN_DTYPE, TokenLayout
 
 log = logging.getLogger(__name__)
 
