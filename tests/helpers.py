@@ -91,13 +91,14 @@ def artifact_problems(workdir: Path) -> list[str]:
     return problems
 
 
-def copy_run(src: Path, dest: Path) -> Path:
+def copy_run(src: Path, dest: Path, link_models: bool = True) -> Path:
     """A working copy of a finished run (results, resources, Snakemake's records) that a test may
-    change; the built models, which no test changes, are linked instead of copied."""
+    change; the built models are linked instead of copied unless `link_models` is false (a test
+    that rebuilds one must not touch the original)."""
     import shutil
 
-    shutil.copytree(src, dest, symlinks=True, ignore=shutil.ignore_patterns("models"))
+    shutil.copytree(src, dest, symlinks=True, ignore=shutil.ignore_patterns("models") if link_models else None)
     models = src / "resources" / "models"
-    if models.exists():
+    if link_models and models.exists():
         (dest / "resources" / "models").symlink_to(models, target_is_directory=True)
     return dest
