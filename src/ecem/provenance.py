@@ -60,6 +60,12 @@ def _tree(path: Path) -> ast.Module:
     return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
 
 
+@lru_cache(maxsize=None)
+def _module_bindings(path: Path, name: str) -> dict[str, str]:
+    """`_bindings` of a whole module file (every workflow script's closure reads the same files)."""
+    return _bindings(_tree(path), path, name)
+
+
 def _bindings(node: ast.AST, path: Path, name: str) -> dict[str, str]:
     """{bound name: what it refers to} for the import statements inside `node`: a module
     (`import ecem.x`, `from ecem import x`) or a module's attribute (`from ecem.x import f`)."""
@@ -95,7 +101,7 @@ def _ecem_modules(targets: Iterable[str]) -> set[str]:
 @lru_cache(maxsize=None)
 def _imports(path: Path, name: str) -> tuple[str, ...]:
     """`ecem` modules that the code in `path` (module `name`) imports, anywhere in the file."""
-    return tuple(sorted(_ecem_modules(_bindings(_tree(path), path, name).values())))
+    return tuple(sorted(_ecem_modules(_module_bindings(path, name).values())))
 
 
 def _function_imports(name: str, function: str) -> set[str]:

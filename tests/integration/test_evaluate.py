@@ -168,7 +168,7 @@ def test_a_runs_metrics_need_its_own_predictions_only(demo_run: Path):
 
 def test_the_runs_selector_plans_only_the_chosen_runs(demo_run: Path):
     jobs = planned_jobs(demo_run, "--forceall", "--config", "runs=[V,template]")
-    assert jobs["fame_train"] == jobs["fame_generate"] == jobs["fame_reliance"] == 1
+    assert jobs["fame_train"] == jobs["fame_generate"] == 1
     assert jobs["evaluate_baseline"] == 1 and jobs["evaluate_metrics"] == 2
     assert "audio_features_shard" not in jobs  # no chosen experiment hears audio
 

@@ -13,7 +13,7 @@ import yaml
 from ecem.artifacts import read_metadata, read_table
 from ecem.text_policy import resolve_texts
 from ecem.transcribe.wer import wer
-from tests.helpers import REPO, planned_jobs, write_config
+from tests.helpers import REPO
 
 pytestmark = pytest.mark.integration
 
@@ -101,18 +101,3 @@ def test_quality_summary(tables):
     counts = q["text_policy"]["text_source_counts"]
     assert sum(counts.values()) == len(tr) and counts["asr"] >= 5
     assert len(q["not_transcribed"]) == len(tr) - len(ok)
-
-
-def test_editing_batch_size_reruns_only_this_stage_and_dependants(demo_run, tmp_path):
-    assert planned_jobs(demo_run) == {}
-    shards = yaml.safe_load((REPO / "config.yaml").read_text())["transcribe"]["shards"]
-    edited = write_config(tmp_path / "c.yaml", {"transcribe": {"batch_size": 3}})
-    after_edit = planned_jobs(demo_run, "--configfile", str(edited))
-    forced = planned_jobs(demo_run, "--forcerun", "transcribe_shard")
-    assert after_edit["transcribe_shard"] == shards
-    assert {"gather_transcripts", "transcribe_quality"} <= set(after_edit)
-    # exactly the jobs downstream of transcription, nothing upstream or beside it
-    assert after_edit == forced
-    untouched = {"demo_corpus", "probe_utterances", "render_clips", "resolve_annotations",
-                 "clip_features_shard", "faces_shard"}
-    assert not untouched & set(after_edit)

@@ -78,14 +78,18 @@ def enc(tok: Any, placeholder_id: int, i: int, answer: str | None = "", text: st
 
 
 def child(args_path: str) -> None:
-    """Train on the 8 synthetic samples with checkpoints in args['ckpt_dir']; save the weights."""
+    """The kill-and-resume test's child process: `train_run` with its arguments, logging to stderr."""
     import logging
 
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True)
+    torch.set_num_threads(1)
+    train_run(json.loads(Path(args_path).read_text()))
+
+
+def train_run(args: dict[str, Any]) -> None:
+    """Train on the 8 synthetic samples with checkpoints in args['ckpt_dir']; save the weights."""
     from ecem.fame.train import train
 
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True)
-    args = json.loads(Path(args_path).read_text())
-    torch.set_num_threads(1)
     model, tok = load_model(Path(args["llm"]), seed=args["seed"])
     ex = examples(tok, model.placeholder_id)
     cfg = {**TRAIN_CFG, **args.get("train", {})}

@@ -72,15 +72,23 @@ def _run_child(tmp: Path, llm: Path, name: str, pause_at: int | None = None, kil
     return log_path
 
 
-def test_killed_training_resumes_and_matches_an_uninterrupted_run(llm_dir, tmp_path):
+def _run_here(tmp: Path, llm: Path, name: str) -> None:
+    """What `_run_child` runs, in this process (one torch thread, as the child)."""
+    syn.train_run({"llm": str(llm), "seed": 3, "ckpt_dir": str(tmp / f"{name}-ckpt"),
+                   "out": str(tmp / f"{name}.safetensors"), "pause_at": None})
+
+
+def test_killed_training_resumes_and_matches_an_uninterrupted_run(llm_dir, tmp_path, caplog):
     # 6 train samples, batch 2 → 3 steps/epoch × 4 epochs = 12 steps; checkpoints at 3, 6, 9, 12.
-    _run_child(tmp_path, llm_dir, "straight")
+    # The killed run is a child process (a real SIGKILL); the others run here.
+    _run_here(tmp_path, llm_dir, "straight")
     _run_child(tmp_path, llm_dir, "broken", pause_at=8, kill=True)  # killed after step 8, last checkpoint 6
     ckpts = sorted(p.name for p in (tmp_path / "broken-ckpt").glob("step-*"))
     assert ckpts == ["step-00000003", "step-00000006"], ckpts
     assert not (tmp_path / "broken.safetensors").exists()
-    log = _run_child(tmp_path, llm_dir, "broken").read_text()
-    assert "resuming from" in log and "step-00000006 (step 6 of 12)" in log
+    with caplog.at_level("INFO", logger="ecem.fame.train"):
+        _run_here(tmp_path, llm_dir, "broken")
+    assert "resuming from" in caplog.text and "step-00000006 (step 6 of 12)" in caplog.text
     for name in ("broken", "straight"):  # both end at step 12
         assert (tmp_path / f"{name}-ckpt" / "step-00000012").is_dir()
     straight = load_file(str(tmp_path / "straight.safetensors"))

@@ -88,7 +88,7 @@ rule probe_utterances:
         f"{BENCHMARKS}/probe_utterances.tsv"
     conda:
         CONDA_ENV
-    threads: 2
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=60,

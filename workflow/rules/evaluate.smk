@@ -47,6 +47,8 @@ localrules:
     human_eval_table,
 
 
+# Baselines and scoring are off the path to FAME-Net's results: at a low priority they take the
+# cores the dataset, feature and FAME-Net jobs leave free instead of delaying them.
 rule evaluate_baseline:
     input:
         annotations=ANNOTATIONS,
@@ -59,6 +61,7 @@ rule evaluate_baseline:
         f"{LOGS}/evaluate_baseline/{{baseline}}.log",
     wildcard_constraints:
         baseline=names_regex(RUN_BASELINES),
+    priority: -1
     conda:
         CONDA_ENV
     threads: 1

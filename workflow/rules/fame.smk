@@ -125,23 +125,20 @@ rule fame_train:
         "../scripts/fame_train.py"
 
 
-# What using a trained run needs (generation and the reliance check alike).
-TRAINED_RUN = {
-    "examples": rules.fame_examples.output[0],
-    "features": fame_wf.by_experiment(
-        EXPERIMENTS, fame_wf.features_input, CLIP_FEATURES
-    ),
-    "audio": fame_wf.by_experiment(EXPERIMENTS, fame_wf.audio_input, AUDIO_FEATURES),
-    "llm": FAME_LLM_INPUT,
-    "model": rules.fame_train.output.model,
-}
-
-
+# Generation and the modality-reliance check (the answer loss with each input permuted, on the
+# same samples, device and batch size: ecem.fame.reliance) share one job: the LLM loads once.
 rule fame_generate:
     input:
-        **TRAINED_RUN,
+        examples=rules.fame_examples.output[0],
+        features=fame_wf.by_experiment(
+            EXPERIMENTS, fame_wf.features_input, CLIP_FEATURES
+        ),
+        audio=fame_wf.by_experiment(EXPERIMENTS, fame_wf.audio_input, AUDIO_FEATURES),
+        llm=FAME_LLM_INPUT,
+        model=rules.fame_train.output.model,
     output:
-        f"{RUNS}/{{experiment}}/predictions.parquet",
+        predictions=f"{RUNS}/{{experiment}}/predictions.parquet",
+        reliance=f"{RUNS}/{{experiment}}/reliance.parquet",
     log:
         f"{LOGS}/fame_generate/{{experiment}}.log",
     benchmark:
@@ -158,44 +155,18 @@ rule fame_generate:
     params:
         fame=FAME_PARAMS,
         generate=config["generate"],
+        reliance=config["reliance"],
         max_length=config["train"]["max_length"],
     script:
         "../scripts/fame_generate.py"
 
 
-# Modality reliance: the run re-scored with each input permuted, on generation's samples, device
-# and batch size (ecem.fame.reliance).
-rule fame_reliance:
-    input:
-        **TRAINED_RUN,
-    output:
-        f"{RUNS}/{{experiment}}/reliance.parquet",
-    log:
-        f"{LOGS}/fame_reliance/{{experiment}}.log",
-    benchmark:
-        f"{BENCHMARKS}/fame_reliance/{{experiment}}.tsv"
-    wildcard_constraints:
-        experiment=FAME_EXPERIMENT,
-    conda:
-        CONDA_ENV
-    threads: threads(config["generate"])
-    resources:
-        mem_mb=config["train"]["mem_mb"],
-        runtime=config["train"]["runtime"],
-        gpu=gpus(config["generate"]),
-    params:
-        fame=FAME_PARAMS,
-        generate=config["generate"],
-        reliance=config["reliance"],
-        max_length=config["train"]["max_length"],
-    script:
-        "../scripts/fame_reliance.py"
-
-
 rule fame_quality:
     input:
         cards=expand(rules.fame_train.output.card, experiment=EXPERIMENTS),
-        predictions=expand(rules.fame_generate.output[0], experiment=EXPERIMENTS),
+        predictions=expand(
+            rules.fame_generate.output.predictions, experiment=EXPERIMENTS
+        ),
         examples=expand(rules.fame_examples.output[0], experiment=EXPERIMENTS),
     output:
         report(

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -235,96 +236,114 @@ def run_train(experiment: str, examples_path: str, features_path: str | None, ll
 
 
 # ------------------------------------------------------------------ a trained run
-def load_trained(examples_path: str, features_path: str | None, llm_path: str, model_path: str,
-                 fame_cfg: Mapping[str, Any], splits: list[str], threads: int = 1,
-                 audio_path: str | None = None) -> tuple[FameModel, Any, pd.DataFrame, Mapping[str, np.ndarray],
-                                                         TokenStore | None, torch.device]:
-    """A trained run ready to use on `splits`: the model with its trained weights on this job's
-    device, the tokenizer, the examples of those splits and their video and audio tokens (what
-    generation and the reliance check share)."""
-    torch.set_num_threads(max(1, int(threads)))
-    examples = read_table(examples_path)
-    rows = examples[examples["split"].isin(splits)].reset_index(drop=True)
-    placeholder = fame_cfg["prompt"]["video_placeholder"]
-    uses_video = bool(rows["prompt"].str.contains(placeholder, regex=False).any())
-    videos = load_videos(features_path, list(rows["sample_id"])) if uses_video else {}
-    audios = load_audios(audio_path, rows, fame_cfg["prompt"]["audio_placeholder"])
-    device = _device()
-    model, tokenizer, _ = build_model(llm_path, fame_cfg, _vision_dim(videos, features_path), device,
-                                      audios.shape[1] if audios is not None else None)
-    model.load_trainable(model_path)
-    model.to(device)
-    return model, tokenizer, rows, videos, audios, device
+@dataclass
+class TrainedRun:
+    """A trained run ready to use: the model with its trained weights on this job's device, the
+    tokenizer, and the video and audio tokens of the samples it is used on. Generation, the
+    reliance check and `ecem explain` go through it, so they encode and decode alike."""
+
+    model: FameModel
+    tokenizer: Any
+    videos: Mapping[str, np.ndarray]
+    audios: TokenStore | None
+    device: torch.device
+    prompt_cfg: Mapping[str, Any]
+    max_length: int
+
+    @classmethod
+    def load(cls, llm_path: str, model_path: str, fame_cfg: Mapping[str, Any], max_length: int,
+             videos: Mapping[str, np.ndarray], audios: TokenStore | None, features_path: str | None = None,
+             threads: int = 1, device: str | None = None, audio_dim: int | None = None) -> TrainedRun:
+        """`device`: default the job's (CUDA when there is one); `audio_dim`: the audio tokens'
+        width when `audios` cannot tell (an audio run given no audio)."""
+        torch.set_num_threads(max(1, int(threads)))
+        device = torch.device(device) if device is not None else _device()
+        if audio_dim is None and audios is not None:
+            audio_dim = audios.shape[1]
+        model, tokenizer, _ = build_model(llm_path, fame_cfg, _vision_dim(videos, features_path), device, audio_dim)
+        model.load_trainable(model_path)
+        model.to(device)
+        return cls(model, tokenizer, videos, audios, device, fame_cfg["prompt"], int(max_length))
+
+    def encode(self, examples: pd.DataFrame, with_answer: bool) -> list[Encoded]:
+        return encode_table(examples, self.tokenizer, self.prompt_cfg, self.model.placeholder_id, self.videos,
+                            self.max_length, with_answer, audios=self.audios,
+                            audio_placeholder_id=self.model.audio_placeholder_id)
+
+    def tokens(self, video_source: Mapping[str, str] | None = None,
+               audio_source: Mapping[str, str] | None = None) -> tuple[Any, Any]:
+        """The video and audio tokens, each seen through a partner map when given
+        (`ecem.fame.reliance.SwappedTokens`: sample → whose tokens it gets)."""
+        from ecem.fame.reliance import SwappedTokens
+
+        videos = SwappedTokens(self.videos, video_source) if video_source and self.videos else self.videos
+        audios = SwappedTokens(self.audios, audio_source) if audio_source and self.audios is not None else self.audios
+        return videos, audios
+
+    def generate(self, examples: pd.DataFrame, generate_cfg: Mapping[str, Any],
+                 video_source: Mapping[str, str] | None = None,
+                 audio_source: Mapping[str, str] | None = None) -> list[str]:
+        """One explanation per example, decoded with `generate_cfg` (`ecem.fame.generate`)."""
+        from ecem.fame.generate import generate
+
+        encoded = self.encode(examples, False)
+        videos, audios = self.tokens(video_source, audio_source)
+        return generate(self.model, self.tokenizer, encoded, videos, generate_cfg, self.device, audios) if encoded else []
+
+    def score(self, examples: pd.DataFrame, batch_size: int, video_source: Mapping[str, str] | None = None,
+              audio_source: Mapping[str, str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Per example: the summed NLL of its reference answer's tokens and their number."""
+        from ecem.fame.generate import score_answers
+
+        videos, audios = self.tokens(video_source, audio_source)
+        return score_answers(self.model, self.tokenizer, self.encode(examples, True), videos, batch_size, self.device,
+                             audios)
+
+
+def run_card_summary(llm_path: str, model_path: str) -> dict[str, Any]:
+    """What generated artifacts record of the model that made them."""
+    return {"llm": llm_path, "random_weights": is_random_model(llm_path),
+            "llm_card": {k: v for k, v in model_card(llm_path).items() if k in ("model", "stand_in_for")},
+            "model_sha256": sha256_file(model_path)}
 
 
 # ------------------------------------------------------------------ rule: fame_generate
 def run_generate(experiment: str, examples_path: str, features_path: str | None, llm_path: str,
                  model_path: str, fame_cfg: Mapping[str, Any], generate_cfg: Mapping[str, Any],
-                 max_length: int, out: str, threads: int = 1, audio_path: str | None = None) -> None:
-    """Explain every example of the configured splits (default: `test`) → predictions.parquet."""
-    from ecem.fame.generate import generate
+                 reliance_cfg: Mapping[str, Any], max_length: int, out: str, out_reliance: str, threads: int = 1,
+                 audio_path: str | None = None) -> None:
+    """Explain every example of the configured splits (default: `test`) → predictions.parquet, and
+    check the run's modality reliance on the same samples, with the same model, device and batch
+    size (`ecem.fame.reliance`) → reliance.parquet. One job, so the LLM loads once."""
+    from ecem.fame.reliance import inputs_used, reliance_table
 
-    model, tokenizer, rows, videos, audios, device = load_trained(
-        examples_path, features_path, llm_path, model_path, fame_cfg, list(generate_cfg["splits"]), threads,
-        audio_path)
-    encoded = encode_table(rows, tokenizer, fame_cfg["prompt"], model.placeholder_id, videos, max_length, False,
-                           audios=audios, audio_placeholder_id=model.audio_placeholder_id)
-    predictions = generate(model, tokenizer, encoded, videos, generate_cfg, device, audios) if encoded else []
+    examples = read_table(examples_path)
+    rows = examples[examples["split"].isin(list(generate_cfg["splits"]))].reset_index(drop=True)
+    placeholder = fame_cfg["prompt"]["video_placeholder"]
+    uses_video = bool(rows["prompt"].str.contains(placeholder, regex=False).any())
+    videos = load_videos(features_path, list(rows["sample_id"])) if uses_video else {}
+    audios = load_audios(audio_path, rows, fame_cfg["prompt"]["audio_placeholder"])
+    run = TrainedRun.load(llm_path, model_path, fame_cfg, max_length, videos, audios, features_path, threads)
+    encoded = run.encode(rows, False)
     table = pd.DataFrame({
-        "sample_id": rows["sample_id"], "prompt": rows["prompt"], "prediction": predictions,
+        "sample_id": rows["sample_id"], "prompt": rows["prompt"], "prediction": run.generate(rows, generate_cfg),
         "reference": rows["reference"], "split": rows["split"], "emotion": rows["emotion"],
         "n_prompt_tokens": [len(e.input_ids) for e in encoded],
     })
-    write_table(table, out, STAGE, {"experiment": experiment, "generate": dict(generate_cfg),
-                                    "llm": llm_path, "random_weights": is_random_model(llm_path),
-                                    "llm_card": {k: v for k, v in model_card(llm_path).items()
-                                                 if k in ("model", "stand_in_for")},
-                                    "model_sha256": sha256_file(model_path)})
+    made_by = run_card_summary(llm_path, model_path)
+    write_table(table, out, STAGE, {"experiment": experiment, "generate": dict(generate_cfg), **made_by})
     log.info("%s: %d predictions (%s)", experiment, len(table), ", ".join(generate_cfg["splits"]))
 
-
-# ------------------------------------------------------------------ rule: fame_reliance
-def run_reliance(experiment: str, examples_path: str, features_path: str | None, llm_path: str,
-                 model_path: str, fame_cfg: Mapping[str, Any], generate_cfg: Mapping[str, Any],
-                 reliance_cfg: Mapping[str, Any], max_length: int, out: str, threads: int = 1,
-                 audio_path: str | None = None) -> None:
-    """The modality-reliance check of a trained run (`ecem.fame.reliance`) on the samples it
-    explains (generation's splits), batched and placed as generation is → reliance.parquet."""
-    from ecem.fame.generate import generate, score_answers
-    from ecem.fame.reliance import SwappedTokens, inputs_used, reliance_table
-
-    model, tokenizer, rows, videos, audios, device = load_trained(
-        examples_path, features_path, llm_path, model_path, fame_cfg, list(generate_cfg["splits"]), threads,
-        audio_path)
     modalities = Modalities.from_experiment(read_metadata(examples_path)["settings"]["modalities"])
-    prompt_cfg = fame_cfg["prompt"]
-    enc = dict(audios=audios, audio_placeholder_id=model.audio_placeholder_id)
-
-    def tokens(video_source: Mapping[str, str], audio_source: Mapping[str, str]) -> tuple[Any, Any]:
-        return (SwappedTokens(videos, video_source) if videos else videos,
-                SwappedTokens(audios, audio_source) if audios is not None else None)
-
-    def score(examples: pd.DataFrame, video_source: Mapping[str, str],
-              audio_source: Mapping[str, str]) -> tuple[np.ndarray, np.ndarray]:
-        encoded = encode_table(examples, tokenizer, prompt_cfg, model.placeholder_id, videos, max_length, True,
-                               **enc)
-        v, a = tokens(video_source, audio_source)
-        return score_answers(model, tokenizer, encoded, v, int(generate_cfg["batch_size"]), device, a)
-
-    def decode(examples: pd.DataFrame, video_source: Mapping[str, str],
-               audio_source: Mapping[str, str]) -> list[str]:
-        encoded = encode_table(examples, tokenizer, prompt_cfg, model.placeholder_id, videos, max_length, False,
-                               **enc)
-        v, a = tokens(video_source, audio_source)
-        return generate(model, tokenizer, encoded, v, generate_cfg, device, a)
-
-    table = reliance_table(score, rows, modalities, prompt_cfg, reliance_cfg,
-                           decode if reliance_cfg["generate"] else None)
-    write_table(table, out, STAGE, {"experiment": experiment, "reliance": dict(reliance_cfg),
-                                    "inputs": inputs_used(modalities), "splits": list(generate_cfg["splits"]),
-                                    "batch_size": int(generate_cfg["batch_size"]), "device": str(device),
-                                    "random_weights": is_random_model(llm_path),
-                                    "model_sha256": sha256_file(model_path)})
+    batch = int(generate_cfg["batch_size"])
+    reliance = reliance_table(lambda ex, v, a: run.score(ex, batch, v, a), rows, modalities, fame_cfg["prompt"],
+                              reliance_cfg,
+                              (lambda ex, v, a: run.generate(ex, generate_cfg, v, a)) if reliance_cfg["generate"]
+                              else None)
+    write_table(reliance, out_reliance, STAGE, {"experiment": experiment, "reliance": dict(reliance_cfg),
+                                                "inputs": inputs_used(modalities),
+                                                "splits": list(generate_cfg["splits"]), "batch_size": batch,
+                                                "device": str(run.device), **made_by})
     log.info("%s: reliance of %s on %d samples", experiment, ", ".join(inputs_used(modalities)) or "nothing",
              len(rows))
 
