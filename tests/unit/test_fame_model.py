@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from ecem.fame.data import IGNORE, collate, encode
+from ecem.fame.data import IGNORE, PromptTooLong, collate, encode
 from ecem.fame.generate import generate
+from ecem.fame.stage import encode_table, over_length
 from ecem.model_refs import is_random_model
 from ecem.fame.train import train
 from tests.unit import fame_synthetic as syn
@@ -73,8 +75,32 @@ def test_loss_mask_covers_only_the_answer_tokens(model_tok):
     cut = encode(tok, "s1", syn.prompt(1), syn.CAUSES[1], syn.PLAIN, syn.PLACEHOLDER, model.placeholder_id, syn.N_VIDEO,
                  prompt_len + 3)
     assert len(cut.input_ids) == prompt_len + 3 and cut.labels[:prompt_len] == [IGNORE] * prompt_len
-    with pytest.raises(ValueError, match="max_length"):
+    assert e.answer_cut == 0 and cut.answer_cut == len(answer) - 3
+    with pytest.raises(PromptTooLong, match="s1: prompt is .*max_length"):
         encode(tok, "s1", syn.prompt(1), "x", syn.PLAIN, syn.PLACEHOLDER, model.placeholder_id, syn.N_VIDEO, prompt_len)
+
+
+def test_what_max_length_cuts_is_counted_per_split_and_named(model_tok):
+    """A long cause is cut and counted; a sample whose prompt alone is too long is left out of
+    training, named, and the other samples still train."""
+    model, tok = model_tok
+    long_cause = " ".join(["Phoebe is angry because the lasagna has meat."] * 12)
+    table = pd.DataFrame({"sample_id": ["s0", "s1", "s2"],
+                          "prompt": [syn.prompt(0), syn.prompt(1), "the clip " * 80 + syn.prompt(2)],
+                          "reference": [syn.CAUSES[0], long_cause, syn.CAUSES[2]]})
+    prompt_cfg = {"style": "plain", "video_placeholder": syn.PLACEHOLDER, "audio_placeholder": "<audio>"}
+    with pytest.raises(PromptTooLong, match="s2"):
+        encode_table(table, tok, prompt_cfg, model.placeholder_id, syn.videos(), 64, True)
+    too_long: list[str] = []
+    kept = encode_table(table, tok, prompt_cfg, model.placeholder_id, syn.videos(), 64, True, too_long=too_long)
+    assert [e.sample_id for e in kept] == ["s0", "s1"] and too_long == ["s2"]
+    assert kept[0].answer_cut == 0 and kept[1].answer_cut > 0 and len(kept[1].input_ids) == 64
+    report = over_length(64, {"train": kept, "val": []}, {"train": too_long, "val": []})
+    assert report["answers_cut"] == {"train": 1, "val": 0}
+    assert report["prompts_too_long"] == {"train": 1, "val": 0}
+    assert report["samples"] == [
+        {"sample_id": "s1", "split": "train", "cut": "answer", "tokens_cut": kept[1].answer_cut},
+        {"sample_id": "s2", "split": "train", "cut": "prompt (left out)", "tokens_cut": None}]
 
 
 def test_frozen_llm_only_projector_weights_change_after_a_step(model_tok, tmp_path):

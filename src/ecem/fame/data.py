@@ -26,6 +26,12 @@ class Encoded:
     labels: list[int]  # IGNORE on prompt positions; empty when encoded for generation
     n_video: int
     n_audio: int = 0
+    answer_cut: int = 0  # answer tokens dropped to fit max_length
+
+
+class PromptTooLong(ValueError):
+    """A prompt that alone does not fit `max_length`: its sample cannot train (nothing of the
+    answer would be left to learn from)."""
 
 
 @dataclass(frozen=True)
@@ -52,19 +58,22 @@ def encode(tokenizer, sample_id: str, prompt: str, answer: str | None, fmt: Prom
            placeholder: str, placeholder_id: int, n_video: int, max_length: int,
            audio: Slot | None = None) -> Encoded:
     """Ids for the user message `prompt` rendered by `fmt` (+ `answer` and its end token when
-    given). The answer is cut to fit `max_length`; a prompt that alone does not fit is an error
-    naming the sample. `audio`, when the experiment hears audio, is its placeholder and count."""
+    given). The answer is cut to fit `max_length` (`answer_cut` says by how many tokens); a
+    prompt that alone does not fit raises PromptTooLong naming the sample. `audio`, when the
+    experiment hears audio, is its placeholder and count."""
     ids = _expand(fmt.prompt_ids(tokenizer, prompt), Slot(placeholder, placeholder_id, n_video), sample_id, prompt)
     n_audio = 0
     if audio is not None:
         ids, n_audio = _expand(ids, audio, sample_id, prompt), audio.count
     if len(ids) >= max_length:
-        raise ValueError(f"{sample_id}: prompt is {len(ids)} tokens (with {n_video} video and {n_audio} audio "
+        raise PromptTooLong(f"{sample_id}: prompt is {len(ids)} tokens (with {n_video} video and {n_audio} audio "
                          f"tokens), max_length is {max_length}")
     if answer is None:
         return Encoded(sample_id, ids, [], n_video, n_audio)
-    answer_ids = fmt.answer_ids(tokenizer, prompt, answer)[: max_length - len(ids)]
-    return Encoded(sample_id, ids + answer_ids, [IGNORE] * len(ids) + answer_ids, n_video, n_audio)
+    full = fmt.answer_ids(tokenizer, prompt, answer)
+    answer_ids = full[: max_length - len(ids)]
+    return Encoded(sample_id, ids + answer_ids, [IGNORE] * len(ids) + answer_ids, n_video, n_audio,
+                   len(full) - len(answer_ids))
 
 
 def _stack(batch: Sequence[Encoded], tokens: Mapping[str, np.ndarray] | None, modality: str) -> torch.Tensor | None:

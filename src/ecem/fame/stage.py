@@ -17,7 +17,7 @@ import torch
 
 from ecem.artifacts import atomic_path, read_metadata, read_table, write_json, write_table
 from ecem.devices import resolve_device
-from ecem.fame.data import Encoded, Slot, encode
+from ecem.fame.data import Encoded, PromptTooLong, Slot, encode
 from ecem.fame.model import FameModel, ensure_placeholder, load_llm, resolve_dtype
 from ecem.fame.prompt import Modalities
 from ecem.chat import PromptFormat
@@ -110,7 +110,9 @@ def video_token_counts(videos: Mapping[str, np.ndarray]) -> dict[str, int]:
 def encode_table(examples: pd.DataFrame, tokenizer: Any, prompt_cfg: Mapping[str, Any], placeholder_id: int,
                  videos: Mapping[str, np.ndarray], max_length: int, with_answer: bool,
                  audios: Mapping[str, np.ndarray] | None = None,
-                 audio_placeholder_id: int | None = None) -> list[Encoded]:
+                 audio_placeholder_id: int | None = None, too_long: list[str] | None = None) -> list[Encoded]:
+    """Every example encoded. With `too_long` given, a sample whose prompt alone exceeds
+    `max_length` is left out and its id appended there; without it, such a prompt is an error."""
     fmt = PromptFormat.from_config(prompt_cfg)
     counts = video_token_counts(videos)
     audio_counts = video_token_counts(audios) if audios is not None else {}
@@ -120,10 +122,39 @@ def encode_table(examples: pd.DataFrame, tokenizer: Any, prompt_cfg: Mapping[str
             return None
         return Slot(prompt_cfg["audio_placeholder"], audio_placeholder_id, audio_counts.get(sample_id, 0))
 
-    return [encode(tokenizer, r.sample_id, r.prompt, r.reference if with_answer else None, fmt,
-                   prompt_cfg["video_placeholder"], placeholder_id, counts.get(r.sample_id, 0), max_length,
-                   audio_slot(r.sample_id))
-            for r in examples.itertuples(index=False)]
+    out = []
+    for r in examples.itertuples(index=False):
+        try:
+            out.append(encode(tokenizer, r.sample_id, r.prompt, r.reference if with_answer else None, fmt,
+                              prompt_cfg["video_placeholder"], placeholder_id, counts.get(r.sample_id, 0),
+                              max_length, audio_slot(r.sample_id)))
+        except PromptTooLong as err:
+            if too_long is None:
+                raise
+            log.warning("left out of training: %s", err)
+            too_long.append(r.sample_id)
+    return out
+
+
+def over_length(max_length: int, encoded: Mapping[str, list[Encoded]],
+                too_long: Mapping[str, list[str]]) -> dict[str, Any]:
+    """What `max_length` cut, per split: answers shortened (how many, by how many tokens) and
+    samples left out because their prompt alone did not fit. A long cause is otherwise trained
+    on silently as its first tokens, or slows every step it is in."""
+    cut = {split: [e for e in rows if e.answer_cut] for split, rows in encoded.items()}
+    for split, rows in cut.items():
+        if rows:
+            log.warning("%d %s answers cut to fit max_length %d (by up to %d tokens)", len(rows), split,
+                        max_length, max(e.answer_cut for e in rows))
+    return {
+        "max_length": max_length,
+        "answers_cut": {split: len(rows) for split, rows in cut.items()},
+        "prompts_too_long": {split: len(ids) for split, ids in too_long.items()},
+        "samples": [{"sample_id": e.sample_id, "split": split, "cut": "answer", "tokens_cut": e.answer_cut}
+                    for split, rows in cut.items() for e in rows]
+        + [{"sample_id": sid, "split": split, "cut": "prompt (left out)", "tokens_cut": None}
+           for split, ids in too_long.items() for sid in ids],
+    }
 
 
 def _device() -> torch.device:
@@ -182,9 +213,13 @@ def run_train(experiment: str, examples_path: str, features_path: str | None, ll
                                               audios.shape[1] if audios is not None else None)
     max_len = int(train_cfg["max_length"])
     prompt_cfg = fame_cfg["prompt"]
-    enc = dict(audios=audios, audio_placeholder_id=model.audio_placeholder_id)
-    train_set = encode_table(train_rows, tokenizer, prompt_cfg, model.placeholder_id, videos, max_len, True, **enc)
-    val_set = encode_table(val_rows, tokenizer, prompt_cfg, model.placeholder_id, videos, max_len, True, **enc)
+    too_long: dict[str, list[str]] = {"train": [], "val": []}
+    train_set, val_set = (encode_table(rows, tokenizer, prompt_cfg, model.placeholder_id, videos, max_len, True,
+                                       audios=audios, audio_placeholder_id=model.audio_placeholder_id,
+                                       too_long=too_long[split])
+                          for split, rows in (("train", train_rows), ("val", val_rows)))
+    if not train_set:
+        raise ValueError(f"{experiment}: no training sample fits train.max_length {max_len}")
     train_video = norm_sample(videos, [e.sample_id for e in train_set if e.n_video])
     train_audio = norm_sample(audios, [e.sample_id for e in train_set if e.n_audio]) if audios is not None else None
     scale: dict[str, Any] = {}
@@ -221,7 +256,8 @@ def run_train(experiment: str, examples_path: str, features_path: str | None, ll
         "data": {"n_train": len(train_set), "n_val": len(val_set),
                  "n_test_excluded": int((examples["split"] == "test").sum()),
                  "train_sample_ids": sorted(e.sample_id for e in train_set),
-                 "val_sample_ids": sorted(e.sample_id for e in val_set)},
+                 "val_sample_ids": sorted(e.sample_id for e in val_set),
+                 "over_length": over_length(max_len, {"train": train_set, "val": val_set}, too_long)},
         "training": {**{k: v for k, v in result.items() if k != "is_main_process"},
                      "loss_by_epoch": loss_by_epoch(result["history"])},
         "inputs_sha256": inputs, "code_sha256": code_hashes([CODE_ENTRY]), "versions": package_versions(PACKAGES),
@@ -365,6 +401,7 @@ def run_quality(experiments: list[str], cards: list[str], predictions: list[str]
             "resumed_from": card["training"]["resumed_from"],
             "random_weights": card["llm"]["random_weights"],
             "n_predictions": int(len(read_table(pred_path, columns=["sample_id"]))),
+            "over_max_length": card["data"]["over_length"],
         }
     write_json({"stage": "train", "experiments": summary}, out)
 
