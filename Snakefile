@@ -31,7 +31,7 @@ rule all:
     input:
         DATASET_OUTPUTS,
         TRANSCRIBE_OUTPUTS,
-        CLIP_OUTPUTS,
+        VIDEO_OUTPUTS,
         FACES_OUTPUTS,
         AUDIO_OUTPUTS,
         FAME_OUTPUTS,

@@ -130,7 +130,7 @@ def main() -> None:
 
     from ecem.artifacts import read_table
     from ecem.features.frames import plan_samples
-    from ecem.features.clip_stage import extract_shard
+    from ecem.features.video_stage import extract_shard
     from ecem.features.tiny_models import build_tiny_clip_from_config
 
     t0 = time.perf_counter()

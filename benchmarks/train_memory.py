@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ecem.features import video
 from ecem.tokens import write_features, write_token_array
 
 CHILD = r"""
@@ -82,7 +83,7 @@ def write_synthetic(path: Path, n: int, n_tokens: int, dim: int) -> None:
                    "n_frames_clip": 200, "n_frames_sampled": 100, "padding": "none",
                    "frame_positions": list(range(0, 200, 2))}
 
-    write_features(rows(), path, {"synthetic": True})
+    write_features(rows(), path, {"synthetic": True}, schema=video.SCHEMA, stage=video.STAGE)
     write_token_array(path)
 
 

@@ -109,6 +109,13 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
                 shutil.rmtree(tmp)
 
 
+def recorded_path(path: str | Path, base_dir: str | Path = ".") -> Path:
+    """A path an artifact records (a clip, a segment) as seen from `base_dir`, the workflow's
+    working directory: artifacts record paths relative to it, or absolute ones (a user's input)."""
+    p = Path(path)
+    return p if p.is_absolute() else Path(base_dir) / p
+
+
 def write_json(obj: Any, path: str | Path) -> None:
     """Write JSON atomically, keys sorted so reruns give identical bytes."""
     with atomic_path(path) as tmp:

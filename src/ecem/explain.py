@@ -142,7 +142,7 @@ def _dataset(settings: RunSettings, clips: Sequence[Path], speaker: str, emotion
 
 
 def _video_tokens(settings: RunSettings, segments: Path, clips: Path, scratch: Path, device: str) -> Path:
-    from ecem.features.clip_stage import extract_shard
+    from ecem.features.video_stage import extract_shard
 
     meta = settings.stage_settings("results/features/clip.parquet")
     cfg = {"model": settings.local(meta["model"]), "image_size": meta["image_size"],

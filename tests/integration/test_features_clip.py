@@ -13,9 +13,10 @@ import yaml
 
 from ecem import model_refs
 from ecem.artifacts import read_table
-from ecem.features.clip_stage import extract_shard
+from ecem.features.video_stage import extract_shard
 from ecem.features.frames import decode_frames, plan_samples, uniform_frame_indices
-from ecem.tokens import load_tokens, read_layout, read_settings
+from ecem.features.video import read_settings, read_video_layout
+from ecem.tokens import load_tokens
 from tests.helpers import REPO
 
 pytestmark = pytest.mark.integration
@@ -46,7 +47,7 @@ def test_tokens_for_every_usable_sample(demo_run: Path, clip_cfg: dict) -> None:
     ok = set(clips.loc[clips["status"] == "ok", "sample_id"])
     tokens = load_tokens(demo_run / CLIP)
     assert set(tokens) == ok and len(ok) >= 30
-    layout = read_layout(demo_run / CLIP)
+    layout = read_video_layout(demo_run / CLIP)
     side = clip_cfg["image_size"] // 14  # DINOv2 ViT-S/14: 112 px → 8 × 8 patches
     assert layout.num_frames == clip_cfg["num_frames"] and layout.num_patches == side * side
     for sid, arr in tokens.items():

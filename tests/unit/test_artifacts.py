@@ -6,7 +6,15 @@ import sys
 import pandas as pd
 import pytest
 
-from ecem.artifacts import atomic_path, column_problems, read_metadata, read_table, write_json, write_table
+from ecem.artifacts import (
+    atomic_path,
+    column_problems,
+    read_metadata,
+    read_table,
+    recorded_path,
+    write_json,
+    write_table,
+)
 
 
 def test_table_round_trip_keeps_settings(tmp_path):
@@ -65,3 +73,9 @@ def test_column_contract_names_missing_and_mistyped_columns(tmp_path):
     assert column_problems(path, {"sample_id": "string", "text": "string", "segs": "list"}) == []
     with pytest.raises(ValueError, match="type family"):
         column_problems(path, {"n": "number"})
+
+
+def test_recorded_paths_are_relative_to_the_working_directory_unless_absolute(tmp_path):
+    assert recorded_path("results/ecem/x.mp4", tmp_path) == tmp_path / "results/ecem/x.mp4"
+    assert recorded_path("/data/meld/y.mp4", tmp_path).as_posix() == "/data/meld/y.mp4"
+    assert recorded_path("a.mp4").as_posix() == "a.mp4"  # the working directory itself

@@ -156,7 +156,7 @@ def test_sample_tokens_are_the_pooled_encoder_frames_of_its_prefix_in_order(ct2,
     assert meta["stage"] == "features/audio"
     s = meta["settings"]
     assert (s["num_tokens"], s["hidden_size"], s["frame_s"], s["random_weights"]) == (4, 384, 0.02, False)
-    assert audio.read_layout(tmp_path / "a.parquet") == (4, 384)
+    assert audio.read_audio_layout(tmp_path / "a.parquet") == (4, 384)
 
 
 def test_silent_missing_and_corrupt_audio_quarantine_only_the_samples_needing_it(ct2, dialogue, tmp_path):

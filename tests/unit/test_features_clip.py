@@ -17,23 +17,21 @@ import pytest
 
 from ecem.artifacts import read_table, write_table
 from ecem.faults import EnvironmentFault
-from ecem.features.clip_stage import clip_quality, extract_shard
 from ecem.features.encoder import VisionPatchEncoder, fold_pixel_normalization, pool_spatio_temporal
 from ecem.features.extract import ExtractStats, extract_tokens
 from ecem.features.frames import decode_frames, plan_samples, uniform_frame_indices
 from ecem.features.tiny_models import build_tiny_clip
-from ecem.media import run_ffmpeg
-from ecem.model_refs import is_random_model
-from ecem.tokens import (
-    PADDING_NONE,
-    PADDING_ZEROS_AFTER,
+from ecem.features.video import (
     PAPER_LAYOUT,
     PAPER_LAYOUT_336,
     TokenLayout,
-    load_tokens,
-    read_layout,
     read_settings,
+    read_video_layout,
 )
+from ecem.features.video_stage import extract_shard, video_quality
+from ecem.media import run_ffmpeg
+from ecem.model_refs import is_random_model
+from ecem.tokens import PADDING_NONE, PADDING_ZEROS_AFTER, load_tokens
 
 H, W = 48, 64
 
@@ -361,7 +359,7 @@ def test_corrupt_and_quarantined_samples_are_excluded_and_counted(corpus: dict, 
     assert stats["excluded"]["train/dia1_utt2"].startswith("quarantined")
     assert stats["excluded"]["train/dia1_utt1"].startswith("decode failed")
     assert "dia1_utt1.mp4" in stats["excluded"]["train/dia1_utt1"]
-    quality = clip_quality([stats], read_settings(out), n_clips=5)
+    quality = video_quality([stats], read_settings(out), n_clips=5)
     assert quality["with_features"] == 3 and quality["excluded"]["count"] == 2
     assert quality["excluded"]["by_reason"] == {"decode failed": 1, "quarantined": 1}
     assert quality["accounted"] and quality["random_weights"] is True
@@ -374,7 +372,7 @@ def test_metadata_and_partial_loading(corpus: dict, tiny224: Path, tmp_path: Pat
     settings = read_settings(out)
     assert settings["model"] == str(tiny224) and settings["random_weights"] is True
     assert settings["hidden_layer"] == -2 and settings["image_size"] == 224
-    assert read_layout(out) == TokenLayout(40, 256, 16)
+    assert read_video_layout(out) == TokenLayout(40, 256, 16)
     some = load_tokens(out, ["train/dia0_utt1", "train/nope"])
     assert list(some) == ["train/dia0_utt1"] and some["train/dia0_utt1"].shape == (296, 16)
     assert load_tokens(tmp_path, ["train/dia0_utt1"])["train/dia0_utt1"].shape == (296, 16)  # a directory

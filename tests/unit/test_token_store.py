@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 
 from ecem.fame.stage import norm_sample, video_token_counts
+from ecem.features import video
 from ecem.tokens import TokenStore, load_tokens, token_array_path, write_features, write_token_array
+
+VIDEO = {"schema": video.SCHEMA, "stage": video.STAGE}  # the video token file's columns and stage
 
 
 def _rows(n: int, shape: tuple[int, int], seed: int = 0) -> list[dict]:
@@ -26,7 +29,8 @@ def _rows(n: int, shape: tuple[int, int], seed: int = 0) -> list[dict]:
 @pytest.fixture
 def features(tmp_path: Path) -> Path:
     path = tmp_path / "clip.parquet"
-    write_features(_rows(11, (7, 5)), path, {"layout": {"num_frames": 4, "num_patches": 3}}, rows_per_group=4)
+    write_features(_rows(11, (7, 5)), path, {"layout": {"num_frames": 4, "num_patches": 3}}, rows_per_group=4,
+                   **VIDEO)
     write_token_array(path)
     return path
 
@@ -47,19 +51,19 @@ def test_store_reads_exactly_the_parquet_tokens(features: Path) -> None:
 def test_store_refuses_an_array_of_another_file(features: Path, tmp_path: Path) -> None:
     other = tmp_path / "other" / "clip.parquet"
     other.parent.mkdir()
-    write_features(_rows(5, (7, 5)), other, {})
+    write_features(_rows(5, (7, 5)), other, {}, **VIDEO)
     token_array_path(other).write_bytes(token_array_path(features).read_bytes())  # 11 rows, not 5
-    with pytest.raises(ValueError, match="rerun the clip_features rule"):
+    with pytest.raises(ValueError, match="rerun the rule that wrote them"):
         TokenStore(other)
 
 
 def test_array_needs_one_shape_and_handles_an_empty_file(tmp_path: Path) -> None:
     mixed = tmp_path / "mixed.parquet"
-    write_features(_rows(2, (7, 5)) + _rows(1, (6, 5)), mixed, {})
+    write_features(_rows(2, (7, 5)) + _rows(1, (6, 5)), mixed, {}, **VIDEO)
     with pytest.raises(ValueError, match="shapes differ"):
         write_token_array(mixed)
     empty = tmp_path / "empty.parquet"
-    write_features([], empty, {})
+    write_features([], empty, {}, **VIDEO)
     write_token_array(empty)
     assert len(TokenStore(empty)) == 0
 

@@ -29,10 +29,10 @@ DATASET_STATISTICS = f"{ECEM}/statistics.json"
 RENDER_SHARDS = range(config["dataset"]["render"]["shards"])
 RENDER_DIRS = [f"{ECEM}/render/shard-{k}" for k in RENDER_SHARDS]
 TRANSCRIPTS = f"{RESULTS}/transcripts.parquet"
-CLIP_FEATURES = f"{RESULTS}/features/clip.parquet"
-CLIP_TOKEN_ARRAY = str(token_array_path(CLIP_FEATURES))  # what FAME-Net reads
-AUDIO_FEATURES = f"{RESULTS}/features/audio.parquet"
-AUDIO_TOKEN_ARRAY = str(token_array_path(AUDIO_FEATURES))  # FAME-Net reads it
+VIDEO_TOKENS = f"{RESULTS}/features/clip.parquet"
+VIDEO_TOKEN_ARRAY = str(token_array_path(VIDEO_TOKENS))  # what FAME-Net reads
+AUDIO_TOKENS = f"{RESULTS}/features/audio.parquet"
+AUDIO_TOKEN_ARRAY = str(token_array_path(AUDIO_TOKENS))  # FAME-Net reads it
 FACES_TABLE = f"{RESULTS}/features/faces.parquet"
 FACE_SUMMARY = f"{RESULTS}/features/face_summary.parquet"
 # The runs this invocation makes (config `runs`: a selection of experiments and baselines).

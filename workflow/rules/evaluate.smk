@@ -148,7 +148,7 @@ rule evaluate_report:
         clips=CLIPS,
         transcripts=TRANSCRIPTS,
         face_summary=FACE_SUMMARY,
-        clip_features=CLIP_FEATURES,
+        clip_features=VIDEO_TOKENS,
         faces=FACES_TABLE,
         quality=list(STAGE_QUALITY.values()),
     output:

@@ -64,8 +64,8 @@ rule fame_examples:
                     "annotations": ANNOTATIONS,
                     "clips": CLIPS,
                     "utterances": UTTERANCES,
-                    "features": CLIP_FEATURES,
-                    "audio": AUDIO_FEATURES,
+                    "features": VIDEO_TOKENS,
+                    "audio": AUDIO_TOKENS,
                     "faces": FACE_SUMMARY,
                     "transcripts": TRANSCRIPTS,
                 },
@@ -97,9 +97,9 @@ rule fame_train:
     input:
         examples=rules.fame_examples.output[0],
         features=fame_wf.by_experiment(
-            EXPERIMENTS, fame_wf.features_input, CLIP_FEATURES
+            EXPERIMENTS, fame_wf.features_input, VIDEO_TOKENS
         ),
-        audio=fame_wf.by_experiment(EXPERIMENTS, fame_wf.audio_input, AUDIO_FEATURES),
+        audio=fame_wf.by_experiment(EXPERIMENTS, fame_wf.audio_input, AUDIO_TOKENS),
         llm=FAME_LLM_INPUT,
     output:
         model=f"{RUNS}/{{experiment}}/model.safetensors",
@@ -131,9 +131,9 @@ rule fame_generate:
     input:
         examples=rules.fame_examples.output[0],
         features=fame_wf.by_experiment(
-            EXPERIMENTS, fame_wf.features_input, CLIP_FEATURES
+            EXPERIMENTS, fame_wf.features_input, VIDEO_TOKENS
         ),
-        audio=fame_wf.by_experiment(EXPERIMENTS, fame_wf.audio_input, AUDIO_FEATURES),
+        audio=fame_wf.by_experiment(EXPERIMENTS, fame_wf.audio_input, AUDIO_TOKENS),
         llm=FAME_LLM_INPUT,
         model=rules.fame_train.output.model,
     output:

@@ -6,7 +6,7 @@ AUDIO_CFG = config["features"]["audio"]
 AUDIO_SHARDS = range(AUDIO_CFG["shards"])
 AUDIO_DIR = f"{RESULTS}/features/audio"
 AUDIO_QUALITY = f"{RESULTS}/quality/audio_features.json"
-AUDIO_OUTPUTS = [AUDIO_FEATURES, AUDIO_TOKEN_ARRAY, AUDIO_QUALITY] if USES_AUDIO else []
+AUDIO_OUTPUTS = [AUDIO_TOKENS, AUDIO_TOKEN_ARRAY, AUDIO_QUALITY] if USES_AUDIO else []
 AUDIO_MODEL_INPUT = (
     []
     if model_refs.is_bundled(AUDIO_CFG["model"])
@@ -53,7 +53,7 @@ rule audio_features:
         stats=expand(rules.audio_features_shard.output.stats, shard=AUDIO_SHARDS),
         clips=CLIPS,
     output:
-        tokens=AUDIO_FEATURES,
+        tokens=AUDIO_TOKENS,
         array=AUDIO_TOKEN_ARRAY,
         quality=report(
             AUDIO_QUALITY,

@@ -1,13 +1,13 @@
 # Spatio-temporal video tokens (features.clip; CLIP, or the demo's bundled DINOv2): per-shard
 # extraction, gathered into one file. A random:<name> model is a tiny random CLIP built here.
-import ecem.features.clip_workflow as clip_wf
+import ecem.features.video_workflow as video_wf
 
-CLIP_CFG = config["features"]["clip"]
-CLIP_SHARDS = range(CLIP_CFG["shards"])
-CLIP_DIR = f"{RESULTS}/features/clip"
-CLIP_OUTPUTS = [CLIP_FEATURES, STAGE_QUALITY["clip_features"]]
-CLIP_MODEL_INPUT = model_refs.local_input(CLIP_CFG["model"])
-CLIP_RENDERED_INPUT = clip_wf.rendered_input(CLIP_CFG, RENDER_DIRS)
+VIDEO_CFG = config["features"]["clip"]
+VIDEO_SHARDS = range(VIDEO_CFG["shards"])
+VIDEO_DIR = f"{RESULTS}/features/clip"
+VIDEO_OUTPUTS = [VIDEO_TOKENS, STAGE_QUALITY["clip_features"]]
+VIDEO_MODEL_INPUT = model_refs.local_input(VIDEO_CFG["model"])
+VIDEO_RENDERED_INPUT = video_wf.rendered_input(VIDEO_CFG, RENDER_DIRS)
 
 
 # Bookkeeping rules (seconds, little memory) run where Snakemake runs: never queued on a cluster.
@@ -15,11 +15,11 @@ localrules:
     clip_features,
 
 
-if model_refs.is_random(CLIP_CFG["model"]):
+if model_refs.is_random(VIDEO_CFG["model"]):
 
     rule build_tiny_clip:
         output:
-            directory(model_refs.location(CLIP_CFG["model"])),
+            directory(model_refs.location(VIDEO_CFG["model"])),
         log:
             f"{LOGS}/build_tiny_clip.log",
         conda:
@@ -29,8 +29,8 @@ if model_refs.is_random(CLIP_CFG["model"]):
             mem_mb=1000,
             runtime=5,
         params:
-            image_size=CLIP_CFG["image_size"],
-            tiny=CLIP_CFG["tiny"],
+            image_size=VIDEO_CFG["image_size"],
+            tiny=VIDEO_CFG["tiny"],
         script:
             "../scripts/features_clip_tiny.py"
 
@@ -39,11 +39,11 @@ rule clip_features_shard:
     input:
         clips=CLIPS,
         segments=SEGMENTS,
-        model=CLIP_MODEL_INPUT,
-        rendered=CLIP_RENDERED_INPUT,
+        model=VIDEO_MODEL_INPUT,
+        rendered=VIDEO_RENDERED_INPUT,
     output:
-        tokens=temp(f"{CLIP_DIR}/shard-{{shard}}.parquet"),
-        stats=temp(f"{CLIP_DIR}/shard-{{shard}}.json"),
+        tokens=temp(f"{VIDEO_DIR}/shard-{{shard}}.parquet"),
+        stats=temp(f"{VIDEO_DIR}/shard-{{shard}}.json"),
     log:
         f"{LOGS}/clip_features/shard-{{shard}}.log",
     benchmark:
@@ -52,16 +52,16 @@ rule clip_features_shard:
         shard=r"\d+",
     conda:
         CONDA_ENV
-    threads: threads(CLIP_CFG)
+    threads: threads(VIDEO_CFG)
     resources:
         mem_mb=8000,
         runtime=240,
-        gpu=gpus(CLIP_CFG),
+        gpu=gpus(VIDEO_CFG),
     params:
-        n_shards=CLIP_CFG["shards"],
+        n_shards=VIDEO_CFG["shards"],
         cfg={
-            **{k: v for k, v in CLIP_CFG.items() if k != "tiny"},
-            "model": model_refs.location(CLIP_CFG["model"]),
+            **{k: v for k, v in VIDEO_CFG.items() if k != "tiny"},
+            "model": model_refs.location(VIDEO_CFG["model"]),
         },
     script:
         "../scripts/features_clip_shard.py"
@@ -69,12 +69,12 @@ rule clip_features_shard:
 
 rule clip_features:
     input:
-        tokens=expand(rules.clip_features_shard.output.tokens, shard=CLIP_SHARDS),
-        stats=expand(rules.clip_features_shard.output.stats, shard=CLIP_SHARDS),
+        tokens=expand(rules.clip_features_shard.output.tokens, shard=VIDEO_SHARDS),
+        stats=expand(rules.clip_features_shard.output.stats, shard=VIDEO_SHARDS),
         clips=CLIPS,
     output:
-        tokens=CLIP_FEATURES,
-        array=CLIP_TOKEN_ARRAY,
+        tokens=VIDEO_TOKENS,
+        array=VIDEO_TOKEN_ARRAY,
         quality=report(
             STAGE_QUALITY["clip_features"],
             caption="../report/quality.rst",

@@ -1,7 +1,7 @@
 """Rule clip_features: shards → results/features/clip.parquet (+ its token array
 clip.tokens.npy) + results/quality/clip_features.json."""
 
-from ecem.features.clip_stage import run_gather
+from ecem.features.video_stage import run_gather
 from ecem.logs import rule_logging
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)

@@ -1,6 +1,6 @@
 """Rule clip_features_shard (one shard of dialogues)."""
 
-from ecem.features.clip_stage import run_extract
+from ecem.features.video_stage import run_extract
 from ecem.logs import rule_logging
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)

@@ -1,6 +1,6 @@
 """Rule build_tiny_clip: a tiny random CLIP vision tower (features.clip.model: random:<name>)."""
 
-from ecem.features.clip_stage import run_build_tiny
+from ecem.features.video_stage import run_build_tiny
 from ecem.logs import rule_logging
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)

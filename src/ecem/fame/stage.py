@@ -42,7 +42,7 @@ def load_videos(features_path: str | None, sample_ids: list[str]) -> Mapping[str
     tokens = TokenStore(features_path, sample_ids)
     missing = sorted(set(sample_ids) - set(tokens))
     if missing:
-        raise KeyError(f"{features_path}: no CLIP tokens for {missing[:5]}")
+        raise KeyError(f"{features_path}: no video tokens for {missing[:5]}")
     return tokens
 
 

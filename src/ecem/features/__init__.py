@@ -1,2 +1,5 @@
-"""Feature stages: CLIP spatio-temporal video tokens (`ecem.features.extract`) and the tiny random
-models the offline demo builds in place of real checkpoints (`ecem.features.tiny_models`)."""
+"""Feature stages: each sample's video tokens (`features.clip`: `ecem.features.extract`, contract in
+`ecem.features.video`) and audio tokens (`features.audio`: `ecem.features.audio_stage`, contract in
+`ecem.features.audio`), and the tiny random CLIP towers the smoke config and the tests build in
+place of real checkpoints (`ecem.features.tiny_models`). The facial-emotion features are their own
+stage, `ecem.faces`."""

@@ -13,13 +13,18 @@ from typing import Any
 import pyarrow as pa
 
 from ecem.artifacts import read_table, write_json
-from ecem.tokens import FEATURE_SCHEMA, STAGE, concat_features, write_token_array
+from ecem.tokens import concat_features, read_settings, write_token_array
 
 
-def sample_accounting(shard_stats: Sequence[Mapping[str, Any]], n_clips: int,
-                      reason_kind: Callable[[str], str]) -> dict[str, Any]:
-    """`samples`, `with_features`, `excluded` (count, by reason kind, per sample), `padded_samples`
-    and `accounted` (every sample has tokens or a reason) over a stage's shards."""
+def reason_kind(reason: str) -> str:
+    """What an exclusion reason counts as: its words before the first ':' and before any ' ('
+    note (`decode failed (x.mp4): ...` → `decode failed`, `corrupt: ...` → `corrupt`)."""
+    return reason.split(":", 1)[0].split(" (", 1)[0].strip() or "unknown"
+
+
+def sample_accounting(shard_stats: Sequence[Mapping[str, Any]], n_clips: int) -> dict[str, Any]:
+    """`samples`, `with_features`, `excluded` (count, by :func:`reason_kind`, per sample),
+    `padded_samples` and `accounted` (every sample has tokens or a reason) over a stage's shards."""
     excluded: dict[str, str] = {}
     for s in shard_stats:
         excluded.update(s["excluded"])
@@ -39,12 +44,11 @@ def sample_accounting(shard_stats: Sequence[Mapping[str, Any]], n_clips: int,
 
 def gather_token_shards(token_parts: Sequence[str], stats_parts: Sequence[str], clips_path: str,
                         out_tokens: str, out_array: str, out_quality: str,
-                        read_settings: Callable[[str], dict[str, Any]],
                         quality: Callable[[Sequence[Mapping[str, Any]], Mapping[str, Any], int], dict[str, Any]],
-                        schema: pa.Schema = FEATURE_SCHEMA, stage: str = STAGE) -> dict[str, Any]:
-    """Shards (all extracted with the same settings) → one token file, its token array and the
-    quality summary `quality(stats, settings, n_clips)`, checked to count the rows written."""
-    settings = [read_settings(p) for p in token_parts]
+                        *, schema: pa.Schema, stage: str) -> dict[str, Any]:
+    """Shards of `stage` (all extracted with the same settings) → one token file, its token array
+    and the quality summary `quality(stats, settings, n_clips)`, checked to count the rows written."""
+    settings = [read_settings(p, stage) for p in token_parts]
     for p, s in zip(token_parts[1:], settings[1:]):
         if s != settings[0]:
             raise ValueError(f"{p} was extracted with other settings than {token_parts[0]}")

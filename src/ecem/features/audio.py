@@ -2,11 +2,12 @@
 
 A speech encoder turns each deduplicated utterance segment's audio into encoder frames (Whisper:
 one per 20 ms). A sample's audio tokens are those frames over its prefix clip (segments 0..target,
-in order) mean-pooled into `A` consecutive, near-equal time bins, mirroring the visual stage's
-`T` temporal tokens; they are stored like the visual tokens (:mod:`ecem.tokens`): one Parquet row
-per sample in `results/features/audio.parquet` (`tokens` float16 LE C-order bytes, `shape`
-`[A, D]`) plus the same tokens as one `(samples, A, D)` array `audio.tokens.npy` that
-:class:`ecem.tokens.TokenStore` reads lazily.
+in order) mean-pooled into `A` consecutive, near-equal time bins, mirroring the `T` temporal video
+tokens. They are stored in the token file form both modalities share (:mod:`ecem.tokens`): one
+Parquet row per sample in `results/features/audio.parquet` (`tokens` float16 LE C-order bytes,
+`shape` `[A, D]`, the columns of :data:`SCHEMA`) plus the same tokens as one `(samples, A, D)`
+array `audio.tokens.npy` that :class:`ecem.tokens.TokenStore` reads lazily. The video-token
+contract is its sibling, :mod:`ecem.features.video`.
 
 Pooling works from cumulative sums of a dialogue's frame timeline, so pooling every prefix of a
 dialogue costs `O(A * D)` per sample instead of re-reading the prefix: the stage's cost stays
@@ -105,7 +106,7 @@ def read_settings(path: str | Path) -> dict[str, Any]:
     return tokens.read_settings(path, stage=STAGE)
 
 
-def read_layout(path: str | Path) -> tuple[int, int]:
+def read_audio_layout(path: str | Path) -> tuple[int, int]:
     """(A, D) of every sample's audio tokens, from a feature file's metadata."""
     s = read_settings(path)
     return int(s["num_tokens"]), int(s["hidden_size"])

@@ -1,4 +1,4 @@
-"""Entry points of the audio feature rules (`features.audio`): extract one shard, gather.
+"""Entry points of the audio token rules (`features.audio`): extract one shard, gather.
 
 Per dialogue of a shard: decode the audio of every segment its `ok` samples use (once), sort out
 the samples that cannot get audio tokens (their clip is not ok; a segment is missing, corrupt or
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ecem.artifacts import read_table, write_json
+from ecem.artifacts import read_table, recorded_path, write_json
 from ecem.devices import resolve_device
 from ecem.faults import data_fault
 from ecem.features import audio
@@ -55,11 +55,6 @@ class ShardStats:
     decode_s: float = 0.0
 
 
-def _resolve(path: str, base_dir: str | Path) -> Path:
-    p = Path(path)
-    return p if p.is_absolute() else Path(base_dir) / p
-
-
 def read_segment(record: Mapping[str, Any] | None, base_dir: str | Path = ".") -> SegmentAudio:
     """Decode a segment's audio (16 kHz mono); a bad segment becomes an `error`, never a crash (a
     fault of the machine while reading it raises EnvironmentFault and fails the job)."""
@@ -70,7 +65,7 @@ def read_segment(record: Mapping[str, Any] | None, base_dir: str | Path = ".") -
     if record.get("status") != "ok" or not isinstance(path, str) or not path:
         return SegmentAudio(empty, float("-inf"),
                             f"corrupt: segment status {record.get('status')} ({record.get('status_detail')})")
-    file = _resolve(path, base_dir)
+    file = recorded_path(path, base_dir)
     if not file.is_file():
         return SegmentAudio(empty, float("-inf"), f"missing: segment file not found: {file}")
     try:
@@ -203,14 +198,10 @@ def run_extract(clips_path: str, segments_path: str, shard: int, n_shards: int,
                out_stats)
 
 
-def _reason_kind(reason: str) -> str:
-    return reason.split(":", 1)[0].strip() or "unknown"
-
-
 def audio_quality(shard_stats: Sequence[Mapping[str, Any]], settings: Mapping[str, Any],
                   n_clips: int) -> dict[str, Any]:
     """results/quality/audio_features.json: every sample has tokens or a reason, none dropped."""
-    accounting = sample_accounting(shard_stats, n_clips, _reason_kind)
+    accounting = sample_accounting(shard_stats, n_clips)
     return {
         "stage": audio.STAGE,
         **accounting,
@@ -229,6 +220,6 @@ def run_gather(token_parts: Sequence[str], stats_parts: Sequence[str], clips_pat
     """Rule audio_features: shards → audio.parquet, its token array (what FAME-Net reads) and the
     stage's quality summary."""
     quality = gather_token_shards(token_parts, stats_parts, clips_path, out_tokens, out_array, out_quality,
-                                  audio.read_settings, audio_quality, schema=audio.SCHEMA, stage=audio.STAGE)
+                                  audio_quality, schema=audio.SCHEMA, stage=audio.STAGE)
     log.info("audio features: %d of %d samples; excluded %s", quality["with_features"], quality["samples"],
              quality["excluded"]["by_reason"])

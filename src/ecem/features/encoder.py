@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from ecem.devices import resolve_device
+from ecem.features.video import TokenLayout
 from ecem.model_refs import model_card
-from ecem.tokens import TokenLayout
 
 log = logging.getLogger(__name__)
 

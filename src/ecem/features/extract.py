@@ -1,17 +1,19 @@
-"""CLIP spatio-temporal video tokens (the vision input of FAME-Net, as in Video-ChatGPT).
+"""Video tokens (the vision input of FAME-Net, as in Video-ChatGPT): from the samples' frame plans
+to each sample's `(T + N, D)` float16 token matrix.
 
-For each sample (a dialogue prefix ending at the target utterance) we
+For each sample (a dialogue prefix ending at the target utterance)
 
-1. sample `t = min(F, T)` frames uniformly over the prefix's F frames
-   (:func:`uniform_frame_indices`, Video-ChatGPT's rule: the middle of `t` equal bins of
+1. `t = min(F, T)` frames are picked uniformly over the prefix's F frames
+   (:mod:`ecem.features.frames`, Video-ChatGPT's rule: the middle of `t` equal bins of
    `[0, F-1]`, bin edges rounded),
-2. run a frozen CLIP vision tower on each frame and keep the patch tokens of one hidden layer
-   (default ``-2``, the penultimate one; the CLS token is dropped): `(t, N, D)` with
-   `N = (image_size / patch_size)²`,
-3. pool them (:func:`pool_spatio_temporal`): the mean over patches gives `t` temporal tokens,
-   zero rows are appended up to `T` when `t < T` (padding rule ``zeros_after``, the one
-   Video-ChatGPT uses); the mean over the `t` real frames gives `N` spatial tokens;
-   the result is `(T + N, D)` — 100 + 256 = 356 tokens at 224 px, 100 + 576 = 676 at 336 px.
+2. a frozen ViT (CLIP's vision tower, or DINOv2: :class:`~ecem.features.encoder.VisionPatchEncoder`)
+   gives each frame the patch tokens of one hidden layer (default ``-2``, the penultimate one; CLS
+   and register tokens dropped): `(t, N, D)` with `N = (image_size / patch_size)²`,
+3. they are pooled as :func:`~ecem.features.encoder.pool_spatio_temporal` defines: the mean over
+   patches gives `t` temporal tokens, zero rows are appended up to `T` when `t < T` (padding rule
+   ``zeros_after``, the one Video-ChatGPT uses); the mean over the `t` real frames gives `N`
+   spatial tokens; the result is `(T + N, D)` — 100 + 256 = 356 tokens at 224 px, 100 + 576 = 676
+   at 336 px (:mod:`ecem.features.video`, the video-token contract).
 
 **Linear cost.** Prefix samples of one dialogue share frames. In ``segments`` sampling mode the
 uniform positions of every sample are mapped onto the source-clip frames of its deduplicated
@@ -23,34 +25,29 @@ sum of prefix lengths. ``rendered_clip`` mode decodes each sample's rendered pre
 The two use the same frame positions; they differ only by the rendered clip's re-encoding.
 
 Frames are resized as Video-ChatGPT does (``resize: squash``: nearest-neighbour to
-`image_size²`, then CLIP's image processor, whose resize/crop are then no-ops) or with CLIP's own
-processor alone (``resize: crop``: shortest edge to `image_size`, bicubic, centre crop).
-
-Output: one Parquet row per sample — ``tokens`` (float16, little-endian, C order, as bytes),
-``shape`` `[T+N, D]`, ``n_frames_sampled``, ``padding`` — with the model id, layer, image size
-and layout in the file's `ecem` schema metadata. Read it back with :func:`load_tokens`.
+`image_size²`; the model's own normalisation is folded into its patch embedding) or by the
+model's own image processor (``resize: crop``: shortest edge to `image_size`, centre crop).
+:func:`feature_row` makes a sample's row of the video token file.
 """
 
 from __future__ import annotations
 
-import collections
+import contextlib
 import dataclasses
-import logging
-import queue
-import threading
+import functools
 import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from ecem.faults import data_fault
+from ecem.features.batching import Decoded, Failed, pack_batches
 from ecem.features.encoder import VisionPatchEncoder
 from ecem.features.frames import SamplePlan
-from ecem.tokens import PADDING_NONE, PADDING_ZEROS_AFTER, TOKEN_DTYPE, TokenLayout
-
-log = logging.getLogger(__name__)
+from ecem.features.video import TokenLayout
+from ecem.prefetch import map_ahead, prefetch
+from ecem.tokens import PADDING_NONE, PADDING_ZEROS_AFTER, TOKEN_DTYPE
 
 
 @dataclasses.dataclass
@@ -105,7 +102,77 @@ class _Accumulator:
         return out.astype(TOKEN_DTYPE)
 
 
-_DONE = object()
+FrameKey = tuple[str, int]  # (source video, frame index in it)
+
+
+class _Assembler:
+    """Routes each encoded frame to the samples that use it and hands out each sample it completes.
+
+    Built from the plans: `frames` holds each source's distinct frames, sorted, with the sources in
+    first-use order (so a dialogue's samples complete together), and `users` each frame's samples
+    with the temporal slots it fills in them. A failed sample's reason goes into `failed`.
+    """
+
+    def __init__(self, plans: Sequence[SamplePlan], layout: TokenLayout, failed: dict[str, str]) -> None:
+        self.plans = plans
+        self.failed = failed
+        self.users: dict[FrameKey, list[tuple[int, list[int]]]] = {}
+        self.pending: dict[int, _Accumulator] = {}  # samples neither complete nor failed
+        frames: dict[str, set[int]] = {}
+        for i, plan in enumerate(plans):
+            slots: dict[FrameKey, list[int]] = {}
+            for slot, pick in enumerate(plan.picks):
+                slots.setdefault(pick, []).append(slot)
+            for pick, used_at in slots.items():
+                self.users.setdefault(pick, []).append((i, used_at))
+                frames.setdefault(pick[0], set()).add(pick[1])
+            self.pending[i] = _Accumulator(layout, len(plan.picks), len(slots))
+        self.frames = {source: sorted(indices) for source, indices in frames.items()}
+
+    def add(self, keys: Sequence[FrameKey], patch_tokens: np.ndarray) -> Iterator[SampleTokens]:
+        """Stream the frames' patch tokens `(B, N, D)` into their samples; yield those completed."""
+        tokens = patch_tokens.astype(np.float64)
+        means = tokens.mean(axis=1)  # once per frame, however many samples use it
+        for j, key in enumerate(keys):
+            for i, slots in self.users[key]:
+                acc = self.pending.get(i)
+                if acc is None:  # failed by another of its sources
+                    continue
+                acc.add(slots, tokens[j], means[j])
+                if acc.remaining == 0:
+                    del self.pending[i]
+                    yield SampleTokens(self.plans[i], acc.result())
+
+    def fail(self, keys: Sequence[FrameKey], error: str) -> None:
+        """Fail the samples that use the frames `keys` of a source that did not decode."""
+        for source, frame in keys:
+            for i, _ in self.users[(source, frame)]:
+                if self.pending.pop(i, None) is not None:
+                    self.failed[self.plans[i].sample_id] = f"decode failed ({source}): {error}"
+
+    def fail_incomplete(self) -> None:
+        """Fail the samples still waiting for frames once every batch is in (only if a decoder
+        returned fewer frames than asked without raising)."""
+        for i in self.pending:
+            self.failed[self.plans[i].sample_id] = "incomplete: frames missing after decoding"
+
+
+def _decode_source(source: str, encoder: VisionPatchEncoder, frames: Mapping[str, list[int]],
+                   decoder: str, seconds: list[float]) -> Decoded[FrameKey, Any]:
+    """A source's frames as the encoder takes them, or the reason it did not decode: a fault of
+    the data fails the source's samples only; a fault of the machine (EnvironmentFault) raises and
+    fails the shard. Appends the seconds spent to `seconds`."""
+    # Beside a model on the CPU the codec threads only large frames (see ecem.media.iter_frames);
+    # a GPU leaves it every core.
+    threaded = True if encoder.device.startswith("cuda") else None
+    keys = [(source, k) for k in frames[source]]
+    t0 = time.perf_counter()
+    try:
+        return Decoded(keys, encoder.load(source, frames[source], decoder, threaded))
+    except Exception as exc:  # noqa: BLE001 - a data fault is reported per sample, the shard goes on
+        return Decoded(keys, None, data_fault(exc, source))
+    finally:
+        seconds.append(time.perf_counter() - t0)
 
 
 def extract_tokens(plans: Sequence[SamplePlan], encoder: VisionPatchEncoder, batch_size: int,
@@ -115,153 +182,49 @@ def extract_tokens(plans: Sequence[SamplePlan], encoder: VisionPatchEncoder, bat
     """Yield each sample's `(T + N, D)` float16 tokens; every distinct (source, frame) is decoded
     and encoded once.
 
-    `decode_workers` threads decode and resize the sources (a few ahead of the model, never the
-    whole shard); a packing thread takes their results in source order and cuts them into batches
-    of `batch_size` (frames of consecutive utterances share a batch); the calling thread only
-    runs the model and streams each frame's patch tokens into the samples that use it. A source
-    that fails to decode marks the samples using it as failed (`stats.failed`); the others go on.
-    Batches are the same on every run, whatever the workers' timing, so the output is too.
+    Three steps overlap: `decode_workers` threads decode and resize the sources a few ahead of the
+    model (:func:`ecem.prefetch.map_ahead`, results in source order); a packing thread cuts them
+    into batches of `batch_size` frames (:func:`ecem.features.batching.pack_batches`, run ahead by
+    :func:`ecem.prefetch.prefetch`); the calling thread only runs the model and streams each
+    frame's patch tokens into the samples that use it. A source that fails to decode fails the
+    samples using it (`stats.failed`); the others go on. Batches are the same on every run,
+    whatever the threads' timing, so the output is too.
     """
     import torch
     from tqdm import tqdm
 
     stats = stats if stats is not None else ExtractStats()
-    stats.samples += len(plans)
     t_start = time.perf_counter()
-    users: dict[tuple[str, int], list[tuple[int, list[int]]]] = {}
-    by_source: dict[str, set[int]] = {}
-    order: list[str] = []  # sources in first-use order: a dialogue's samples complete together
-    accs: dict[int, _Accumulator] = {}
-    for i, plan in enumerate(plans):
-        slots: dict[tuple[str, int], list[int]] = {}
-        for slot, pick in enumerate(plan.picks):
-            slots.setdefault(pick, []).append(slot)
-        for pick, s in slots.items():
-            users.setdefault(pick, []).append((i, s))
-            if pick[0] not in by_source:
-                by_source[pick[0]] = set()
-                order.append(pick[0])
-            by_source[pick[0]].add(pick[1])
-        stats.frames_picked += len(plan.picks)
-        accs[i] = _Accumulator(encoder.layout, len(plan.picks), len(slots))
-    stats.sources += len(order)
-    failed: set[int] = set()
-    q: queue.Queue = queue.Queue(maxsize=3)
-    stop = threading.Event()
-    # Beside a model on the CPU the codec threads only large frames (see ecem.media.iter_frames);
-    # a GPU leaves it every core.
-    threaded_decode = True if encoder.device.startswith("cuda") else None
-
-    def load(src: str) -> tuple[Any, str | None, float]:
-        """(pixels, None, seconds) or (None, error, seconds): a decode failure of the source
-        quarantines its samples; a fault of the machine (EnvironmentFault) fails the shard."""
-        t0 = time.perf_counter()
-        try:
-            pixels = encoder.load(src, sorted(by_source[src]), decoder, threaded_decode)
-        except Exception as exc:  # noqa: BLE001 - a data fault is reported per sample, the shard goes on
-            return None, data_fault(exc, src), time.perf_counter() - t0
-        return pixels, None, time.perf_counter() - t0
-
-    def produce() -> None:
-        keys: list[tuple[str, int]] = []
-        chunks: list[Any] = []
-        n = 0
-        sources = iter(order)
-        pending: collections.deque = collections.deque()
-
-        def emit(k: int) -> None:
-            nonlocal keys, chunks, n
-            pix = torch.cat(chunks) if len(chunks) > 1 else chunks[0]
-            q.put(("batch", keys[:k], pix[:k]))
-            keys, chunks, n = keys[k:], ([pix[k:]] if n > k else []), n - k
-
-        def submit_next() -> None:
-            src = next(sources, None)
-            if src is not None:
-                pending.append((src, pool.submit(load, src)))
-
-        try:
-            with ThreadPoolExecutor(max_workers=max(1, decode_workers),
-                                    thread_name_prefix="clip-decode") as pool:
-                for _ in range(2 * max(1, decode_workers)):  # bounded look-ahead
-                    submit_next()
-                while pending:
-                    if stop.is_set():
-                        for _, future in pending:
-                            future.cancel()
-                        return
-                    src, future = pending.popleft()
-                    submit_next()
-                    idx = sorted(by_source[src])
-                    pixels, error, seconds = future.result()
-                    stats.decode_s += seconds  # summed over the workers
-                    if error is not None:
-                        q.put(("error", [(src, k) for k in idx], error))
-                        continue
-                    keys.extend((src, k) for k in idx)
-                    chunks.append(pixels)
-                    n += len(idx)
-                    while n >= batch_size:
-                        emit(batch_size)
-            if n:
-                emit(n)
-            q.put(_DONE)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
-            q.put(exc)
-
-    def deliver(keys: list[tuple[str, int]], tokens: np.ndarray | None,
-                error: str | None = None) -> Iterator[SampleTokens]:
-        if tokens is not None:  # once per frame, however many samples use it
-            tokens = tokens.astype(np.float64)
-            means = tokens.mean(axis=1)
-        for j, key in enumerate(keys):
-            for i, slots in users[key]:
-                if i in failed:
-                    continue
-                if tokens is None:
-                    failed.add(i)
-                    stats.failed[plans[i].sample_id] = f"decode failed ({key[0]}): {error}"
-                    accs.pop(i, None)
-                    continue
-                acc = accs[i]
-                acc.add(slots, tokens[j], means[j])
-                if acc.remaining == 0:
-                    del accs[i]
-                    stats.ok += 1
-                    yield SampleTokens(plans[i], acc.result())
-
-    thread = threading.Thread(target=produce, name="clip-pack", daemon=True)
-    thread.start()
-    bar = tqdm(total=len(users), unit="frame", desc="clip features", disable=not progress,
+    assembler = _Assembler(plans, encoder.layout, stats.failed)
+    stats.samples += len(plans)
+    stats.frames_picked += sum(len(plan.picks) for plan in plans)
+    stats.sources += len(assembler.frames)
+    decode_seconds: list[float] = []  # one entry per source, appended by the decode threads
+    decode = functools.partial(_decode_source, encoder=encoder, frames=assembler.frames,
+                               decoder=decoder, seconds=decode_seconds)
+    batches = prefetch(pack_batches(map_ahead(decode, list(assembler.frames), decode_workers, "video-decode"),
+                                    batch_size, torch.cat), depth=3, name="video-pack")
+    bar = tqdm(total=len(assembler.users), unit="frame", desc="video tokens", disable=not progress,
                mininterval=2.0)
     try:
-        while True:
-            item = q.get()
-            if item is _DONE:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            kind, keys, payload = item
-            if kind == "error":
-                yield from deliver(keys, None, payload)
-            else:
-                t0 = time.perf_counter()
-                tokens = encoder.encode(payload)
-                stats.encode_s += time.perf_counter() - t0
-                stats.frames_encoded += len(keys)
-                yield from deliver(keys, tokens)
-            bar.update(len(keys))
+        with contextlib.closing(batches):  # on an early stop: the threads end before we go on
+            for batch in batches:
+                if isinstance(batch, Failed):
+                    assembler.fail(batch.keys, batch.error)
+                else:
+                    t0 = time.perf_counter()
+                    patch_tokens = encoder.encode(batch.pixels)
+                    stats.encode_s += time.perf_counter() - t0
+                    stats.frames_encoded += len(batch.keys)
+                    for item in assembler.add(batch.keys, patch_tokens):
+                        stats.ok += 1
+                        yield item
+                bar.update(len(batch.keys))
     finally:
-        stop.set()
-        while thread.is_alive():  # unblock a producer waiting on a full queue
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                thread.join(timeout=0.1)
         bar.close()
+        stats.decode_s += sum(decode_seconds)  # the decode threads have ended here
         stats.wall_s += time.perf_counter() - t_start
-    for i in accs:  # only if a decoder returned fewer frames than asked without raising
-        stats.failed[plans[i].sample_id] = "incomplete: frames missing after decoding"
+    assembler.fail_incomplete()
 
 
 def feature_row(item: SampleTokens, num_frames: int) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ecem.artifacts import recorded_path
 from ecem.playlist import is_playlist
 
 
@@ -52,11 +53,6 @@ class SamplePlan:
     picks: list[tuple[str, int]]
 
 
-def _resolve(path: str, base_dir: str | Path) -> str:
-    p = Path(path)
-    return str(p if p.is_absolute() else Path(base_dir) / p)
-
-
 def plan_samples(clips: pd.DataFrame, segments: pd.DataFrame, num_frames: int, sampling: str,
                  base_dir: str | Path = ".") -> tuple[list[SamplePlan], dict[str, str]]:
     """Frame plans for the `status == ok` samples of `clips`; and {sample_id: reason} for the rest.
@@ -70,7 +66,7 @@ def plan_samples(clips: pd.DataFrame, segments: pd.DataFrame, num_frames: int, s
     if sampling not in ("segments", "rendered_clip"):
         raise ValueError(f"unknown sampling mode {sampling!r} (segments | rendered_clip)")
     source = {(r.meld_split, int(r.dialogue_id), int(r.utterance_id)):
-              (_resolve(r.video_path, base_dir), [int(f) for f in r.source_frames])
+              (str(recorded_path(r.video_path, base_dir)), [int(f) for f in r.source_frames])
               for r in segments.itertuples(index=False)}
     plans: list[SamplePlan] = []
     excluded: dict[str, str] = {}
@@ -90,7 +86,7 @@ def plan_samples(clips: pd.DataFrame, segments: pd.DataFrame, num_frames: int, s
             if not isinstance(row.clip_path, str) or not row.clip_path:
                 excluded[sid] = "corrupt: no rendered clip_path"
                 continue
-            clip = _resolve(row.clip_path, base_dir)
+            clip = str(recorded_path(row.clip_path, base_dir))
             picks = [(clip, p) for p in positions]
         else:
             starts = np.cumsum([0] + [int(s["n_frames"]) for s in segs])

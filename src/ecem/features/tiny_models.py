@@ -1,4 +1,4 @@
-"""Tiny random CLIP vision towers for the offline demo and the tests.
+"""Tiny random CLIP vision towers for the smoke config and the tests (`random:<name>` models).
 
 A real `CLIPVisionModel` architecture built from a `CLIPVisionConfig` with seeded random weights,
 saved with `save_pretrained` beside a `CLIPImageProcessor` carrying CLIP's own settings (OpenAI

@@ -1,4 +1,5 @@
-"""Entry points of the CLIP feature rules: build the tiny model, extract one shard, gather.
+"""Entry points of the video token rules (`features.clip`): build the tiny model, extract one
+shard, gather.
 
 One function per rule so the workflow scripts stay one call long and each step runs (and is
 tested) without Snakemake.
@@ -15,8 +16,9 @@ from ecem.features.accounting import gather_token_shards, sample_accounting
 from ecem.features.encoder import VisionPatchEncoder
 from ecem.features.extract import ExtractStats, extract_tokens, feature_row
 from ecem.features.frames import plan_samples
-from ecem.tokens import PADDING_RULE, POOLING_RULE, STAGE, read_settings, write_features
+from ecem.features.video import PADDING_RULE, POOLING_RULE, SCHEMA, STAGE
 from ecem.sharding import dialogue_key, shard_of
+from ecem.tokens import write_features
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +32,7 @@ def run_build_tiny(out_dir: str, image_size: int, tiny: Mapping[str, Any]) -> No
 
 
 def stage_settings(encoder: VisionPatchEncoder, cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """What goes into the feature file's metadata."""
+    """What goes into the token file's metadata."""
     return {**encoder.settings(), "num_frames": int(cfg["num_frames"]), "sampling": cfg["sampling"],
             "decoder": cfg["decoder"], "batch_size": int(cfg["batch_size"]),
             "token_dtype": "float16", "padding_rule": PADDING_RULE, "pooling": POOLING_RULE}
@@ -68,7 +70,7 @@ def extract_shard(clips_path: str, segments_path: str, shard: int, n_shards: int
             padded += row["padding"] != "none"
             yield row
 
-    n = write_features(rows(), out_tokens, settings)
+    n = write_features(rows(), out_tokens, settings, schema=SCHEMA, stage=STAGE)
     log.info("shard %d: %d samples with tokens, %d failed here, %d excluded upstream; %d distinct "
              "frames encoded for %d picked (decode %.1fs, encode %.1fs, wall %.1fs)", shard, n,
              len(stats.failed), len(excluded), stats.frames_encoded, stats.frames_picked,
@@ -87,16 +89,12 @@ def run_extract(clips_path: str, segments_path: str, shard: int, n_shards: int,
     write_json(stats, out_stats)
 
 
-def _reason_kind(reason: str) -> str:
-    return reason.split(":", 1)[0].split(" (", 1)[0].strip() or "unknown"
-
-
-def clip_quality(shard_stats: Sequence[Mapping[str, Any]], settings: Mapping[str, Any],
-                 n_clips: int) -> dict[str, Any]:
+def video_quality(shard_stats: Sequence[Mapping[str, Any]], settings: Mapping[str, Any],
+                  n_clips: int) -> dict[str, Any]:
     """results/quality/clip_features.json: every sample counted, none dropped silently."""
     return {
         "stage": STAGE,
-        **sample_accounting(shard_stats, n_clips, _reason_kind),
+        **sample_accounting(shard_stats, n_clips),
         "frames": {"picked": sum(int(s["frames_picked"]) for s in shard_stats),
                    "encoded": sum(int(s["frames_encoded"]) for s in shard_stats),
                    "sources": sum(int(s["sources"]) for s in shard_stats)},
@@ -111,6 +109,6 @@ def run_gather(token_parts: Sequence[str], stats_parts: Sequence[str], clips_pat
     """Rule clip_features: shards → one clip.parquet, its token array (what FAME-Net reads) and
     the stage's quality summary."""
     quality = gather_token_shards(token_parts, stats_parts, clips_path, out_tokens, out_array, out_quality,
-                                  read_settings, clip_quality)
-    log.info("clip features: %d of %d samples; excluded %s", quality["with_features"], quality["samples"],
+                                  video_quality, schema=SCHEMA, stage=STAGE)
+    log.info("video tokens: %d of %d samples; excluded %s", quality["with_features"], quality["samples"],
              quality["excluded"]["by_reason"])
