@@ -2,7 +2,10 @@
 
 Every Parquet artifact carries `{"stage": ..., "settings": {...}}` as JSON under the schema
 metadata key `ecem`, so a reader can check which settings produced the file. Their columns are
-the contract in workflow/schemas/artifacts/columns.yaml (checked by `column_problems`). Writes
+the contract in workflow/schemas/artifacts/columns.yaml (checked by `column_problems`); where a
+stage declares its columns as a pyarrow schema, that schema is the source (columns.yaml must name
+the same columns and type families, :func:`schema_columns`, a unit test checks it) and a write
+with other columns is refused (:func:`require_columns`). Writes
 go to a temporary file in the same directory and are renamed into place, so a killed job never
 leaves a half-written file that looks complete; the temporary file of a writer killed outright
 (SIGKILL leaves no chance to delete it) is removed by the next write of the same artifact. A
@@ -19,7 +22,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -129,8 +132,11 @@ def write_table(
     settings: Mapping[str, Any] | None = None,
     schema: pa.Schema | None = None,
 ) -> None:
-    """Write a Parquet artifact atomically with the producing stage's settings in its metadata."""
+    """Write a Parquet artifact atomically with the producing stage's settings in its metadata;
+    with a `schema`, a DataFrame must have exactly its columns (:func:`require_columns`)."""
     if isinstance(data, pd.DataFrame):
+        if schema is not None:
+            require_columns(data.columns, schema, path)
         table = pa.Table.from_pandas(data, schema=schema, preserve_index=False)
     else:
         table = data
@@ -181,6 +187,34 @@ _FAMILIES = {
     "list": lambda t: pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t),
     "binary": lambda t: pa.types.is_binary(t) or pa.types.is_large_binary(t),
 }
+
+
+def type_family(kind: pa.DataType) -> str:
+    """The contract's type family of an Arrow type (`string`, `int`, ... as in columns.yaml)."""
+    for family, matches in _FAMILIES.items():
+        if matches(kind):
+            return family
+    raise ValueError(f"no column contract type family for Arrow type {kind}")
+
+
+def schema_columns(schema: pa.Schema) -> dict[str, str]:
+    """`{column: type family}` of a stage's pyarrow schema: its entry in columns.yaml."""
+    return {field.name: type_family(field.type) for field in schema}
+
+
+def require_columns(columns: Iterable[str], schema: pa.Schema, artifact: str | Path) -> None:
+    """Refuse to write `artifact` unless its columns are exactly those of its contract `schema`.
+
+    Arrow, given a schema, fills a missing column with nulls and drops an unknown one without a
+    word; a renamed or forgotten column would then reach the next stage as data. Arrow's own
+    conversion to the schema refuses values of the wrong type."""
+    have = list(columns)
+    missing = [name for name in schema.names if name not in have]
+    unknown = [name for name in have if name not in schema.names]
+    if missing or unknown:
+        problems = [f"column {name!r} is missing" for name in missing]
+        problems += [f"column {name!r} is not in its contract" for name in unknown]
+        raise ValueError(f"{artifact}: not written, its columns break the contract: {'; '.join(problems)}")
 
 
 def column_problems(path: str | Path, columns: Mapping[str, str]) -> list[str]:

@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ecem.artifacts import atomic_path, decode_metadata, encode_metadata
+from ecem.artifacts import atomic_path, decode_metadata, encode_metadata, require_columns
 
 TOKEN_DTYPE = np.dtype("<f2")  # float16, little-endian, the stored token type
 PADDING_NONE = "none"  # as many real frames (video) or encoder frames (audio) as tokens, or more
@@ -43,13 +43,14 @@ def write_features(rows: Iterable[dict[str, Any]], path: str | Path, settings: M
     """Stream token rows into a Parquet file atomically; returns the number of rows.
 
     `schema` and `stage`: the modality's columns and stage name (`ecem.features.video`,
-    `ecem.features.audio`)."""
+    `ecem.features.audio`); a row with other columns than `schema`'s is refused."""
     schema = _schema_with_settings(settings, schema, stage)
     n = 0
     with atomic_path(path) as tmp:
         with pq.ParquetWriter(tmp, schema) as writer:
             buf: list[dict[str, Any]] = []
             for row in rows:
+                require_columns(row, schema, path)
                 buf.append(row)
                 if len(buf) >= rows_per_group:
                     writer.write_table(pa.Table.from_pylist(buf, schema=schema))
@@ -70,6 +71,7 @@ def concat_features(parts: Sequence[str | Path], path: str | Path, settings: Map
         with pq.ParquetWriter(tmp, with_meta) as writer:
             for part in parts:
                 pf = pq.ParquetFile(part)
+                require_columns(pf.schema_arrow.names, schema, part)
                 for g in range(pf.num_row_groups):
                     table = pf.read_row_group(g).cast(schema)
                     if table.num_rows:

@@ -4,7 +4,9 @@ import subprocess
 import sys
 
 import pandas as pd
+import pyarrow as pa
 import pytest
+import yaml
 
 from ecem.artifacts import (
     atomic_path,
@@ -12,9 +14,11 @@ from ecem.artifacts import (
     read_metadata,
     read_table,
     recorded_path,
+    schema_columns,
     write_json,
     write_table,
 )
+from tests.helpers import REPO
 
 
 def test_table_round_trip_keeps_settings(tmp_path):
@@ -73,6 +77,43 @@ def test_column_contract_names_missing_and_mistyped_columns(tmp_path):
     assert column_problems(path, {"sample_id": "string", "text": "string", "segs": "list"}) == []
     with pytest.raises(ValueError, match="type family"):
         column_problems(path, {"n": "number"})
+
+
+def test_a_table_breaking_its_contract_is_refused_naming_the_column(tmp_path):
+    schema = pa.schema([("sample_id", pa.string()), ("n", pa.int64())])
+    path = tmp_path / "t.parquet"
+    with pytest.raises(ValueError, match=r"t\.parquet: not written.*column 'n' is missing"):
+        write_table(pd.DataFrame({"sample_id": ["a"]}), path, "test", schema=schema)
+    with pytest.raises(ValueError, match="column 'count' is not in its contract"):
+        write_table(pd.DataFrame({"sample_id": ["a"], "n": [1], "count": [2]}), path, "test", schema=schema)
+    assert not path.exists()
+    write_table(pd.DataFrame({"n": [1], "sample_id": ["a"]}), path, "test", schema=schema)  # any order
+    assert read_table(path).columns.tolist() == ["sample_id", "n"]
+
+
+def test_columns_yaml_names_the_columns_of_every_stage_schema():
+    # The stages' pyarrow schemas are the source; columns.yaml (what the integration tests check
+    # every artifact of a run against) must say the same.
+    from ecem.faces.stage import FACES_SCHEMA
+    from ecem.features import audio, video
+    from ecem.transcribe import stage as transcribe
+
+    contracts = yaml.safe_load((REPO / "workflow/schemas/artifacts/columns.yaml").read_text())
+    for artifact, schema in [("results/features/clip.parquet", video.SCHEMA),
+                             ("results/features/audio.parquet", audio.SCHEMA),
+                             ("results/features/faces.parquet", FACES_SCHEMA),
+                             ("results/transcripts.parquet", transcribe.SCHEMA),
+                             ("results/transcribe/shard-*.parquet", transcribe.SCHEMA)]:
+        assert contracts[artifact] == schema_columns(schema), artifact
+
+
+def test_schema_columns_gives_the_contract_type_families():
+    schema = pa.schema([("s", pa.large_string()), ("i", pa.int32()), ("f", pa.float32()), ("b", pa.bool_()),
+                        ("l", pa.list_(pa.float32(), 4)), ("t", pa.large_binary())])
+    assert schema_columns(schema) == {"s": "string", "i": "int", "f": "float", "b": "bool", "l": "list",
+                                      "t": "binary"}
+    with pytest.raises(ValueError, match="no column contract type family"):
+        schema_columns(pa.schema([("m", pa.map_(pa.string(), pa.int64()))]))
 
 
 def test_recorded_paths_are_relative_to_the_working_directory_unless_absolute(tmp_path):

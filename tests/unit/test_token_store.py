@@ -57,6 +57,14 @@ def test_store_refuses_an_array_of_another_file(features: Path, tmp_path: Path) 
         TokenStore(other)
 
 
+def test_a_row_without_a_column_of_the_contract_is_refused(tmp_path: Path) -> None:
+    row = _rows(1, (7, 5))[0]
+    del row["padding"]  # Arrow would store it as null without a word
+    with pytest.raises(ValueError, match="column 'padding' is missing"):
+        write_features([row], tmp_path / "clip.parquet", {}, **VIDEO)
+    assert not (tmp_path / "clip.parquet").exists()
+
+
 def test_array_needs_one_shape_and_handles_an_empty_file(tmp_path: Path) -> None:
     mixed = tmp_path / "mixed.parquet"
     write_features(_rows(2, (7, 5)) + _rows(1, (6, 5)), mixed, {}, **VIDEO)

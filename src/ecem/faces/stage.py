@@ -187,7 +187,7 @@ def run_faces(segments_path: str, cfg: Mapping[str, Any], shard: int, n_shards: 
     faces, infos = process_segments(pipeline, segments)
     elapsed = time.perf_counter() - t0
     settings = {**pipeline.settings(), "device": str(pipeline.device), "shard": shard}
-    write_table(pa.Table.from_pandas(faces, schema=FACES_SCHEMA, preserve_index=False), out_faces, STAGE, settings)
+    write_table(faces, out_faces, STAGE, settings, schema=FACES_SCHEMA)
     write_table(infos, out_segments, STAGE, settings)
     t = pipeline.timing  # to the log only: timings would make every run's artifacts differ
     log.info("faces shard %d/%d: %d segments, %d frames, %d faces in %.1f s (decode %.1f s, detect %.1f "
