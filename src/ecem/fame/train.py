@@ -10,8 +10,9 @@ strided shard of the epoch's permutation.
 
 Checkpoints (`ecem.fame.checkpoints`) carry a fingerprint of everything that defines the run;
 a checkpoint with another fingerprint is never resumed.
-Only the ECEM `train` split is trained on; `val` loss is measured at every checkpoint and picks
-the weights that are kept. The caller never passes `test` examples (and `train` checks the splits).
+Only the ECEM `train` split is trained on; `val` loss is measured at checkpoints (at most
+`evals_per_epoch` times an epoch) and picks the weights that are kept. The caller never passes
+`test` examples (and `train` checks the splits).
 """
 
 from __future__ import annotations
