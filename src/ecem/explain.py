@@ -194,7 +194,8 @@ def explain(run_dir: str | Path, clips: Sequence[str | Path], speaker: str, emot
     dialogue order), feels `emotion`."""
     from ecem.devices import resolve_device
     from ecem.fame.prompt import Modalities, build_examples
-    from ecem.fame.stage import TrainedRun
+    from ecem.fame.inputs import FameInputs
+    from ecem.fame.trained import TrainedRun
     from ecem.tokens import load_tokens
 
     if emotion not in EMOTIONS:
@@ -238,9 +239,9 @@ def explain(run_dir: str | Path, clips: Sequence[str | Path], speaker: str, emot
         videos = {sample: load_tokens(video)[sample]} if video else {}
         audios = load_tokens(audio) if audio else None
         fame = settings.card["config"]["fame"]
-        run = TrainedRun.load(settings.local(fame["llm"]), str(settings.run_dir / "model.safetensors"), fame,
-                              int(settings.card["config"]["train"]["max_length"]), videos, audios,
-                              threads=1, device=device,
+        inputs = FameInputs(examples, settings.modalities, {sample: "test"}, videos, audios)
+        run = TrainedRun.load(inputs, settings.local(fame["llm"]), str(settings.run_dir / "model.safetensors"), fame,
+                              int(settings.card["config"]["train"]["max_length"]), threads=1, device=device,
                               audio_dim=(settings.card.get("audio") or {}).get("audio_dim"))
         text = run.generate(examples, settings.generate)[0]
     return Explanation(text, str(examples["prompt"].iloc[0]), face, len(videos[sample]) if videos else 0,

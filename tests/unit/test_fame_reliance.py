@@ -152,7 +152,7 @@ def test_reliance_rows_and_deltas_add_up(model_tok):
     model, tok = model_tok
     mods = Modalities(video=True, text=True, face=True)
     ex = examples_frame(mods)
-    from ecem.fame.stage import encode_table
+    from ecem.fame.data import encode_table
 
     def score(frame, video_source, audio_source):
         encoded = encode_table(frame, tok, {**PROMPT_CFG, "style": "plain", "user": "USER:", "assistant": "ASSISTANT:"},

@@ -105,7 +105,7 @@ def build_examples(annotations: pd.DataFrame, clips: pd.DataFrame, utterances: p
     """Samples → one row per usable sample: `sample_id, split, emotion, speaker, prompt, reference`.
 
     A sample is usable when its clip rendered (`clips.status == ok`) and, when the experiment
-    uses video and `feature_ids` is given, when it has CLIP features. Everything left out is
+    uses video and `feature_ids` is given, when it has video tokens. Everything left out is
     counted in the returned summary, never dropped silently. With audio, samples outside
     `audio_ids` (the audio stage's `no_audio`) stay in, without audio tokens, and are counted.
     """
