@@ -193,7 +193,8 @@ def explain(run_dir: str | Path, clips: Sequence[str | Path], speaker: str, emot
     """The run's explanation of why `speaker`, in the last of `clips` (after the earlier ones in
     dialogue order), feels `emotion`."""
     from ecem.devices import resolve_device
-    from ecem.fame.prompt import Modalities, build_examples
+    from ecem.fame.prompt import build_examples
+    from ecem.modalities import Modalities
     from ecem.fame.stage import TrainedRun
     from ecem.tokens import load_tokens
 
