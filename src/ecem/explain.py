@@ -193,9 +193,10 @@ def explain(run_dir: str | Path, clips: Sequence[str | Path], speaker: str, emot
     """The run's explanation of why `speaker`, in the last of `clips` (after the earlier ones in
     dialogue order), feels `emotion`."""
     from ecem.devices import resolve_device
-    from ecem.fame.prompt import Modalities, build_examples
     from ecem.fame.inputs import FameInputs
+    from ecem.fame.prompt import build_examples
     from ecem.fame.trained import TrainedRun
+    from ecem.modalities import Modalities
     from ecem.tokens import load_tokens
 
     if emotion not in EMOTIONS:

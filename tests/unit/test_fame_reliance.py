@@ -14,7 +14,7 @@ from ecem.evaluate.bootstrap import BootstrapSettings
 from ecem.evaluate.reliance import input_rows, reliance_frame
 from ecem.fame.data import collate
 from ecem.fame.generate import score_answers
-from ecem.fame.prompt import EXAMPLE_COLUMNS, Modalities, build_prompt
+from ecem.fame.prompt import EXAMPLE_COLUMNS, build_prompt
 from ecem.fame.reliance import (
     TRUE,
     SwappedTokens,
@@ -25,6 +25,7 @@ from ecem.fame.reliance import (
     reliance_table,
     swapped_examples,
 )
+from ecem.modalities import Modalities
 from tests.unit import fame_synthetic as syn
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -22,7 +22,7 @@ from ecem.artifacts import read_metadata, read_table
 from ecem.devices import resolve_device
 from ecem.fame.data import Encoded
 from ecem.fame.model import FameModel, ensure_placeholder, load_llm, resolve_dtype
-from ecem.fame.prompt import Modalities
+from ecem.modalities import Modalities
 from ecem.tokens import TokenStore
 
 log = logging.getLogger(__name__)

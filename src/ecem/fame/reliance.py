@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ecem.fame.prompt import Modalities, build_prompt, sample_fields
+from ecem.fame.prompt import build_prompt, sample_fields
+from ecem.modalities import Modalities
 
 log = logging.getLogger(__name__)
 
