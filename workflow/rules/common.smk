@@ -50,6 +50,9 @@ STAGE_QUALITY = {  # each stage's data-quality summary, as the report names them
 if USES_AUDIO:
     STAGE_QUALITY["audio_features"] = f"{RESULTS}/quality/audio_features.json"
 RUNS = f"{RESULTS}/runs"
+# Every run, a FAME-Net experiment or a baseline, writes its predictions here; the rules that make
+# them name the wildcard for what they make: PREDICTIONS.format(run="{experiment}") (or "{baseline}").
+PREDICTIONS = f"{RUNS}/{{run}}/predictions.parquet"
 TABLES = f"{RESULTS}/tables"
 REPORT = f"{RESULTS}/report.html"
 # Where this run reads its inputs: the user's paths, the demo's, or the download cache
