@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from ecem.dataset.annotations import sample_id
 from ecem.dataset.dedup import Overlap, csv_overlap_frames, refine_overlap
 from ecem.dataset.probe import USABLE_STATUSES
 from ecem.faults import data_fault
@@ -263,6 +264,146 @@ def dialogue_format(usable: pd.DataFrame) -> tuple[tuple[int, int], float]:
     return size, float(voters["fps"].iloc[rates.index(rate)])
 
 
+@dataclasses.dataclass(frozen=True)
+class _Dialogue:
+    """One dialogue being rendered: its key and the format all its segments share
+    (`dialogue_format`: `size` as voted, `fps`; `canvas`: that size made even for x264)."""
+
+    split: str
+    dialogue_id: int
+    size: tuple[int, int]
+    fps: float
+
+    @property
+    def canvas(self) -> tuple[int, int]:
+        return even_size(self.size)
+
+    def sample_id(self, utterance_id: int) -> str:
+        return sample_id(self.split, self.dialogue_id, utterance_id)
+
+    def file(self, out_dir: Path, kind: str, utterance_id: int, suffix: str) -> Path:
+        """`out_dir/kind/<sample id><suffix>`: segments and clips are filed by sample id, so
+        under a folder per split (`train/dia4_utt2.mp4`)."""
+        return out_dir / kind / f"{self.sample_id(utterance_id)}{suffix}"
+
+
+def _overlap(prev: dict[str, Any] | None, row: dict[str, Any], size: tuple[int, int],
+             dedup: dict[str, Any]) -> Overlap:
+    """How many of `row`'s first frames repeat the end of `prev`, the last clip before it that
+    rendered (None: `row` starts the dialogue's video)."""
+    if prev is None:
+        return Overlap(0, 0, "first")
+    fps = float(row["fps"])
+    est = csv_overlap_frames(prev["end_s"], row["start_s"], fps)
+    if est <= 0:
+        return Overlap(0, est, "csv_none")
+    if abs(float(prev["fps"]) - fps) >= 1e-3 or prev["variable_rate"] or row["variable_rate"]:
+        # Frame i of one clip is not frame i of the other in time: nothing is cut.
+        return Overlap(0, est, "fps_mismatch")
+    need = est + int(dedup["search_frames"])  # decode only when the times say the clips overlap
+    return refine_overlap(_gray_frames(prev, need, True, size), _gray_frames(row, need + 1, False, size),
+                          est, int(dedup["search_frames"]), float(dedup["max_distance"]),
+                          float(dedup["tie_tolerance"]))
+
+
+def _encode(seg: _Segment, dialogue: _Dialogue, render: dict[str, Any]) -> None:
+    """Plan `seg` in the dialogue's format, encode it and check its frame count. A fault of the
+    clip marks the segment `render_failed`; a fault of the machine (EnvironmentFault) fails the
+    job."""
+    row = seg.row
+    name = dialogue.sample_id(int(row["utterance_id"]))
+    try:
+        seg.plan = plan_segment(row, seg.overlap.frames, dialogue.fps, dialogue.canvas)
+        seg.detail = "; ".join(seg.plan.notes)
+        if seg.detail:
+            log.info("%s: %s", name, seg.detail)
+        encode_segment(row["video_path"], seg.path, seg.plan, bool(row["has_audio"]), render)
+        got = probe_clip(seg.path).n_frames
+        if got != seg.n_frames:
+            raise FFmpegError(f"segment has {got} frames, expected {seg.n_frames}")
+    except (FFmpegError, av.error.FFmpegError, OSError, ValueError, IndexError) as exc:
+        why = str(exc) if isinstance(exc, FFmpegError) else data_fault(exc, row["video_path"])
+        seg.status, seg.detail = "render_failed", why
+        log.warning("%s: %s", name, why)
+
+
+def _render_segments(usable: pd.DataFrame, dialogue: _Dialogue, out_dir: Path, dedup: dict[str, Any],
+                     render: dict[str, Any]) -> list[_Segment]:
+    """Every usable clip's segment, in utterance order, each cut where it repeats the last clip
+    that rendered before it (a clip that failed is no one's predecessor)."""
+    segments: list[_Segment] = []
+    prev: dict[str, Any] | None = None
+    for row in usable.to_dict("records"):
+        seg = _Segment(row, _overlap(prev, row, dialogue.size, dedup),
+                       dialogue.file(out_dir, "segments", int(row["utterance_id"]), ".mp4"))
+        _encode(seg, dialogue, render)
+        segments.append(seg)
+        if seg.status == "ok":
+            prev = row
+    return segments
+
+
+def _left_out(utterances: pd.DataFrame, segments: list[_Segment]) -> dict[int, tuple[str, str]]:
+    """Utterance id → (reason, detail) of each clip that is in no prefix clip: unusable when
+    probed, or its segment failed to render."""
+    left_out = {int(r.utterance_id): (str(r.status), f"{r.status}: {r.status_detail}")
+                for r in utterances.itertuples() if r.status not in USABLE_STATUSES}
+    left_out.update({int(s.row["utterance_id"]): ("render_failed", f"render_failed: {s.detail}")
+                     for s in segments if s.status != "ok"})
+    return left_out
+
+
+def _prefix_clip(target: int, dialogue: _Dialogue, good: list[_Segment], left_out: dict[int, tuple[str, str]],
+                 out_dir: Path, playlist: bool) -> dict[str, Any]:
+    """The clip record of sample `target`, its prefix clip (the good segments up to it) written;
+    quarantined, without a clip, when its own clip is left out."""
+    record: dict[str, Any] = {"sample_id": dialogue.sample_id(target), "meld_split": dialogue.split,
+                              "dialogue_id": dialogue.dialogue_id, "utterance_id": target}
+    parts = [s for s in good if int(s.row["utterance_id"]) <= target]
+    skipped = sorted(u for u in left_out if u <= target)
+    if target in left_out:
+        reason, detail = left_out[target]
+        return {**record, "status": "quarantined", "reason": reason,
+                "status_detail": f"target clip unusable ({detail})",
+                "segments": [], "skipped_utterances": skipped, "n_frames": 0,
+                "fps": float("nan"), "duration_s": float("nan"), "frames_removed": 0, "clip_path": None}
+    if playlist:
+        clip_path = dialogue.file(out_dir, "clips", target, PLAYLIST_SUFFIX)
+        write_playlist([s.path for s in parts], clip_path)
+    else:
+        clip_path = dialogue.file(out_dir, "clips", target, ".mp4")
+        concat_segments([s.path for s in parts], clip_path)
+    n_frames = sum(s.n_frames for s in parts)
+    return {
+        **record, "status": "ok", "reason": "",
+        "status_detail": f"skipped context utterances {skipped}" if skipped else "",
+        "segments": [{"utterance_id": int(s.row["utterance_id"]), "first_frame": s.overlap.frames,
+                      "last_frame": int(s.row["n_frames"]) - 1, "n_frames": s.n_frames,
+                      "overlap_frames": s.overlap.frames} for s in parts],
+        "skipped_utterances": skipped, "n_frames": n_frames, "fps": dialogue.fps,
+        "duration_s": n_frames / dialogue.fps, "frames_removed": sum(s.overlap.frames for s in parts),
+        "clip_path": str(clip_path),
+    }
+
+
+def _segment_record(s: _Segment, dialogue: _Dialogue) -> dict[str, Any]:
+    """The segments-table row (`SEGMENT_COLUMNS`) of `s`."""
+    return {
+        "meld_split": dialogue.split, "dialogue_id": dialogue.dialogue_id,
+        "utterance_id": int(s.row["utterance_id"]),
+        "video_path": s.row["video_path"], "fps": float(s.row["fps"]),
+        "source_n_frames": int(s.row["n_frames"]), "first_frame": s.overlap.frames,
+        "last_frame": int(s.row["n_frames"]) - 1, "n_frames": s.n_frames,
+        "overlap_frames": s.overlap.frames, "overlap_csv_frames": s.overlap.csv_frames,
+        "overlap_source": s.overlap.source, "overlap_distance": s.overlap.distance,
+        "render_fps": dialogue.fps, "render_width": dialogue.canvas[0], "render_height": dialogue.canvas[1],
+        "source_frames": list(s.plan.source_frames) if s.plan else [],
+        "adjustments": list(s.plan.adjustments) if s.plan else [],
+        "segment_path": str(s.path) if s.status == "ok" else None,
+        "status": s.status, "status_detail": s.detail,
+    }
+
+
 def render_dialogue(
     utterances: pd.DataFrame, targets: list[int], out_dir: Path, dedup: dict[str, Any],
     render: dict[str, Any],
@@ -273,108 +414,17 @@ def render_dialogue(
     of its samples. Returns (segment records, clip records).
     """
     utterances = utterances.sort_values("utterance_id")
-    split, dia = utterances["meld_split"].iloc[0], int(utterances["dialogue_id"].iloc[0])
-    seg_dir = out_dir / "segments" / split
-    clip_dir = out_dir / "clips" / split
-    seg_dir.mkdir(parents=True, exist_ok=True)
-    clip_dir.mkdir(parents=True, exist_ok=True)
     usable = utterances[utterances["status"].isin(USABLE_STATUSES)]
-    size, out_fps = dialogue_format(usable)
-    canvas = even_size(size)
+    dialogue = _Dialogue(utterances["meld_split"].iloc[0], int(utterances["dialogue_id"].iloc[0]),
+                         *dialogue_format(usable))
+    for kind in ("segments", "clips"):
+        (out_dir / kind / dialogue.split).mkdir(parents=True, exist_ok=True)
     playlist = prefix_clip_mode(render) == "playlist"
-
-    segments: list[_Segment] = []
-    failed: dict[int, tuple[str, str]] = {  # utterance id → (reason, detail)
-        int(r.utterance_id): (str(r.status), f"{r.status}: {r.status_detail}")
-        for r in utterances.itertuples() if r.status not in USABLE_STATUSES
-    }
-    prev: dict[str, Any] | None = None
-    for row in usable.to_dict("records"):
-        uid = int(row["utterance_id"])
-        fps = float(row["fps"])
-        if prev is None:
-            overlap = Overlap(0, 0, "first")
-        else:
-            est = csv_overlap_frames(prev["end_s"], row["start_s"], fps)
-            overlap = Overlap(0, est, "csv_none")
-            if est > 0 and (abs(float(prev["fps"]) - fps) >= 1e-3 or prev["variable_rate"]
-                            or row["variable_rate"]):
-                # Frame i of one clip is not frame i of the other in time: nothing is cut.
-                overlap = Overlap(0, est, "fps_mismatch")
-            elif est > 0:  # decode only when the times say the clips overlap
-                need = est + int(dedup["search_frames"])
-                overlap = refine_overlap(
-                    _gray_frames(prev, need, True, size), _gray_frames(row, need + 1, False, size),
-                    est, int(dedup["search_frames"]), float(dedup["max_distance"]),
-                    float(dedup["tie_tolerance"]))
-        seg = _Segment(row, overlap, seg_dir / f"dia{dia}_utt{uid}.mp4")
-        try:
-            seg.plan = plan_segment(row, overlap.frames, out_fps, canvas)
-            seg.detail = "; ".join(seg.plan.notes)
-            if seg.detail:
-                log.info("%s/dia%d_utt%d: %s", split, dia, uid, seg.detail)
-            encode_segment(row["video_path"], seg.path, seg.plan, bool(row["has_audio"]), render)
-            got = probe_clip(seg.path).n_frames
-            if got != seg.n_frames:
-                raise FFmpegError(f"segment has {got} frames, expected {seg.n_frames}")
-        except (FFmpegError, av.error.FFmpegError, OSError, ValueError, IndexError) as exc:
-            # a fault of this clip; a fault of the machine (EnvironmentFault) fails the job
-            why = str(exc) if isinstance(exc, FFmpegError) else data_fault(exc, row["video_path"])
-            seg.status, seg.detail = "render_failed", why
-            failed[uid] = ("render_failed", f"render_failed: {why}")
-            log.warning("%s/dia%d_utt%d: %s", split, dia, uid, why)
-            segments.append(seg)
-            continue
-        segments.append(seg)
-        prev = row
-
+    segments = _render_segments(usable, dialogue, out_dir, dedup, render)
     good = [s for s in segments if s.status == "ok"]
-    clips: list[dict[str, Any]] = []
-    for target in sorted(set(targets)):
-        sid = f"{split}/dia{dia}_utt{target}"
-        record: dict[str, Any] = {"sample_id": sid, "meld_split": split, "dialogue_id": dia,
-                                  "utterance_id": target}
-        parts = [s for s in good if int(s.row["utterance_id"]) <= target]
-        skipped = sorted(u for u in failed if u <= target)
-        if target in failed:
-            clips.append({**record, "status": "quarantined", "reason": failed[target][0],
-                          "status_detail": f"target clip unusable ({failed[target][1]})",
-                          "segments": [], "skipped_utterances": skipped, "n_frames": 0,
-                          "fps": float("nan"), "duration_s": float("nan"), "frames_removed": 0,
-                          "clip_path": None})
-            continue
-        if playlist:
-            clip_path = clip_dir / f"dia{dia}_utt{target}{PLAYLIST_SUFFIX}"
-            write_playlist([s.path for s in parts], clip_path)
-        else:
-            clip_path = clip_dir / f"dia{dia}_utt{target}.mp4"
-            concat_segments([s.path for s in parts], clip_path)
-        n_frames = sum(s.n_frames for s in parts)
-        fps = out_fps
-        clips.append({
-            **record, "status": "ok", "reason": "",
-            "status_detail": f"skipped context utterances {skipped}" if skipped else "",
-            "segments": [{"utterance_id": int(s.row["utterance_id"]), "first_frame": s.overlap.frames,
-                          "last_frame": int(s.row["n_frames"]) - 1, "n_frames": s.n_frames,
-                          "overlap_frames": s.overlap.frames} for s in parts],
-            "skipped_utterances": skipped, "n_frames": n_frames, "fps": fps,
-            "duration_s": n_frames / fps, "frames_removed": sum(s.overlap.frames for s in parts),
-            "clip_path": str(clip_path),
-        })
-    seg_records = [{
-        "meld_split": split, "dialogue_id": dia, "utterance_id": int(s.row["utterance_id"]),
-        "video_path": s.row["video_path"], "fps": float(s.row["fps"]),
-        "source_n_frames": int(s.row["n_frames"]), "first_frame": s.overlap.frames,
-        "last_frame": int(s.row["n_frames"]) - 1, "n_frames": s.n_frames,
-        "overlap_frames": s.overlap.frames, "overlap_csv_frames": s.overlap.csv_frames,
-        "overlap_source": s.overlap.source, "overlap_distance": s.overlap.distance,
-        "render_fps": out_fps, "render_width": canvas[0], "render_height": canvas[1],
-        "source_frames": list(s.plan.source_frames) if s.plan else [],
-        "adjustments": list(s.plan.adjustments) if s.plan else [],
-        "segment_path": str(s.path) if s.status == "ok" else None,
-        "status": s.status, "status_detail": s.detail,
-    } for s in segments]
-    return seg_records, clips
+    left_out = _left_out(utterances, segments)
+    clips = [_prefix_clip(target, dialogue, good, left_out, out_dir, playlist) for target in sorted(set(targets))]
+    return [_segment_record(s, dialogue) for s in segments], clips
 
 
 def render_shard(
