@@ -185,3 +185,26 @@ def test_schedule_steps_cover_the_run_and_resume_where_they_stopped():
     assert (two.steps_per_epoch, two.total) == (1, 3)
     shards = [[i for _, _, group in two.steps(7, 1, rank, 2) for m in group for i in m] for rank in (0, 1)]
     assert [len(s) for s in shards] == [12, 12]
+
+
+def test_checkpoint_writer_keeps_the_newest_and_replaces_a_half_written_one(tmp_path):
+    from ecem.fame.checkpoints import TrainState, _latest_checkpoint, save_checkpoint
+
+    class Weights:  # the one FameModel method the writer calls
+        def save_trainable(self, path):
+            Path(path).write_bytes(b"w")
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=0.1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    ckpt = tmp_path / "ckpt"
+    (ckpt / "step-00000004.tmp").mkdir(parents=True)  # a writer killed mid-checkpoint
+    (ckpt / "step-00000004.tmp" / "junk").write_text("x")
+    for step in range(1, 5):
+        save_checkpoint(ckpt, TrainState(step=step), Weights(), optimizer, scheduler, "fp", keep=2)
+    assert sorted(p.name for p in ckpt.iterdir()) == ["step-00000003", "step-00000004"]
+    assert not (ckpt / "step-00000004" / "junk").exists()
+    assert _latest_checkpoint(ckpt, "fp") == ckpt / "step-00000004"
+    assert _latest_checkpoint(ckpt, "another") is None and not ckpt.exists()  # never mixed with another run
+    save_checkpoint(ckpt, TrainState(step=1), Weights(), optimizer, scheduler, "fp", keep=0)  # keeps at least one
+    assert [p.name for p in ckpt.iterdir()] == ["step-00000001"]
