@@ -11,7 +11,7 @@ that ends it — nothing the template adds after that (e.g. ChatML's trailing ne
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 STYLES = ("plain", "chat")
@@ -33,8 +33,9 @@ class PromptFormat:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> PromptFormat:
-        return cls(style=str(cfg.get("style", "plain")), user=str(cfg.get("user", "USER:")),
-                   assistant=str(cfg.get("assistant", "ASSISTANT:")), system=cfg.get("system"))
+        """`fame.prompt` (or the copy an artifact recorded): its style, user, assistant and system;
+        one it leaves out takes the default above."""
+        return cls(**{f.name: cfg[f.name] for f in fields(cls) if f.name in cfg})
 
     def _messages(self, content: str) -> list[dict[str, str]]:
         messages = [{"role": "system", "content": self.system}] if self.system else []

@@ -4,18 +4,24 @@ Each stage owns `workflow/schemas/config/<section>.schema.yaml`, which validates
 `config[<section>]`. The file name is the section name, so adding a stage means adding one file;
 top-level keys without a schema file are rejected. Schemas are strict (`additionalProperties:
 false` everywhere), so a misspelled key stops the run with a message naming the key's full path.
+A key the config leaves out whose schema gives a `default` is filled in by validation (as
+`snakemake.utils.validate(..., set_default=True)` does), so that default lives only in its schema.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import copy
+from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
+from ecem.modalities import Modalities
+
 SCHEMA_SUFFIX = ".schema.yaml"
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
 class ConfigError(ValueError):
@@ -33,6 +39,10 @@ def load_schema(schema_dir: str | Path) -> dict[str, Any]:
         # Its own $id makes the section a separate schema resource, so its local references
         # (`$ref: "#/$defs/..."`) resolve inside the section file, not in the assembled whole.
         section.setdefault("$id", f"urn:ecem:config:{name}")
+        # The whole is validated as draft 2020-12; a `$schema` left inside would make jsonschema
+        # validate the section with its stock class, which does not fill in defaults.
+        if section.pop("$schema", DIALECT) != DIALECT:
+            raise ValueError(f"{path}: config schemas are JSON Schema {DIALECT}")
         sections[name] = section
     if not sections:
         raise FileNotFoundError(f"no config schemas ({SCHEMA_SUFFIX}) in {schema_dir}")
@@ -61,11 +71,33 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"config key {where!r}: {error.message}"
 
 
-def validate_config(config: Mapping[str, Any], schema_dir: str | Path) -> None:
-    """Raise ConfigError naming the first offending key (the deepest, most specific error)."""
-    schema = load_schema(schema_dir)
-    validator = jsonschema.Draft202012Validator(schema)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(dict(config)))
+def _properties_filling_defaults(validator: Any, properties: Mapping[str, Any], instance: Any,
+                                 schema: Mapping[str, Any]) -> Iterator[jsonschema.ValidationError]:
+    """The `properties` keyword, after setting each absent property whose schema has a `default`.
+
+    It runs wherever validation applies a `properties` keyword: nested objects, the entries of
+    `additionalProperties` / `patternProperties` maps (experiments.<name>), and the `then` branch
+    of an `if` that holds (a baseline kind's keys). It also runs while an `if`, `oneOf` or `anyOf`
+    branch is tried, so a `default` belongs only in a subschema that always applies to its object.
+    """
+    if validator.is_type(instance, "object"):
+        for name, subschema in properties.items():
+            if name not in instance and isinstance(subschema, Mapping) and "default" in subschema:
+                instance[name] = copy.deepcopy(subschema["default"])
+    check = jsonschema.Draft202012Validator.VALIDATORS["properties"]
+    yield from check(validator, properties, instance, schema)
+
+
+#: Draft 2020-12 validation that fills in schema defaults (the filled values are validated too).
+DefaultFillingValidator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator, {"properties": _properties_filling_defaults})
+
+
+def validate_config(config: MutableMapping[str, Any], schema_dir: str | Path) -> None:
+    """Fill in the schema defaults of keys `config` leaves out (in place: rules see them), then
+    raise ConfigError naming the first offending key (the deepest, most specific error)."""
+    validator = DefaultFillingValidator(load_schema(schema_dir))
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is not None:
         raise ConfigError(_describe(error))
 
@@ -145,11 +177,11 @@ def config_problems(config: Mapping[str, Any]) -> list[str]:
     only_projectors = all(p.startswith(("projector", "audio_projector")) for p in trainable)
     audio_trains = any(p.startswith("audio_projector") for p in trainable)
     for name, exp in config["experiments"].items():
-        audio = bool(exp.get("audio", False))
-        if not (exp["video"] or exp["text"] or exp["face"] or audio):
+        mods = Modalities.from_experiment(exp)
+        if not (mods.video or mods.text or mods.face or mods.audio):
             problems.append(f"config key 'experiments.{name}': no input modality (video, text, "
                             f"face and audio are all false)")
-        elif not exp["video"] and not (audio and audio_trains) and only_projectors:
+        elif not mods.video and not (mods.audio and audio_trains) and only_projectors:
             problems.append(f"config key 'experiments.{name}': video is false, so the trainable "
                             f"part (fame.trainable = {trainable}, the projectors) would get no "
                             f"gradient; use video: true, audio: true with 'audio_projector.*' "
@@ -186,8 +218,9 @@ def _runs_problems(config: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def check_config(config: Mapping[str, Any], schema_dir: str | Path) -> None:
-    """Schema validation, then `config_problems`; raise ConfigError with the first problem."""
+def check_config(config: MutableMapping[str, Any], schema_dir: str | Path) -> None:
+    """Schema validation (filling in defaults), then `config_problems`; raise ConfigError with the
+    first problem."""
     validate_config(config, schema_dir)
     problems = config_problems(config)
     if problems:

@@ -192,9 +192,10 @@ def explain(run_dir: str | Path, clips: Sequence[str | Path], speaker: str, emot
             max_overlap: int = DEFAULT_MAX_OVERLAP) -> Explanation:
     """The run's explanation of why `speaker`, in the last of `clips` (after the earlier ones in
     dialogue order), feels `emotion`."""
+    from ecem.dataset.annotations import sample_id
     from ecem.devices import resolve_device
-    from ecem.fame.prompt import Modalities, build_examples
-    from ecem.fame.stage import TrainedRun
+    from ecem.fame.prompt import build_examples
+    from ecem.modalities import Modalities
     from ecem.tokens import load_tokens
 
     if emotion not in EMOTIONS:
@@ -216,7 +217,7 @@ def explain(run_dir: str | Path, clips: Sequence[str | Path], speaker: str, emot
         if modalities.text and transcribe and not utterance:
             utterance = _transcript(settings, utterances, device)
             notes.append(f"utterance transcribed: {utterance!r}")
-        sample = f"{SPLIT}/dia{DIALOGUE}_utt{len(paths) - 1}"
+        sample = sample_id(SPLIT, DIALOGUE, len(paths) - 1)
         video = _video_tokens(settings, segments, clip_table, scratch, device) if modalities.video else None
         audio = _audio_tokens(settings, segments, clip_table, scratch, device) if modalities.audio else None
         face = _face_emotion(settings, segments, clip_table, scratch, device) if modalities.face else None
@@ -237,15 +238,24 @@ def explain(run_dir: str | Path, clips: Sequence[str | Path], speaker: str, emot
             raise ExplainError(f"{paths[-1]}: no video tokens could be made of the clips (see the log)")
         videos = {sample: load_tokens(video)[sample]} if video else {}
         audios = load_tokens(audio) if audio else None
-        fame = settings.card["config"]["fame"]
-        run = TrainedRun.load(settings.local(fame["llm"]), str(settings.run_dir / "model.safetensors"), fame,
-                              int(settings.card["config"]["train"]["max_length"]), videos, audios,
-                              threads=1, device=device,
-                              audio_dim=(settings.card.get("audio") or {}).get("audio_dim"))
-        text = run.generate(examples, settings.generate)[0]
+        text = _generate(settings, examples, videos, audios, device)
     return Explanation(text, str(examples["prompt"].iloc[0]), face, len(videos[sample]) if videos else 0,
                        len(audios[sample]) if audios and sample in audios else 0, _models(settings, modalities),
                        notes)
+
+
+def _generate(settings: RunSettings, examples: pd.DataFrame, videos: dict[str, Any], audios: dict[str, Any] | None,
+              device: str) -> str:
+    """The trained run's explanation of the one example, generated as its generate rule would."""
+    from ecem.fame.inputs import FameInputs
+    from ecem.fame.trained import TrainedRun
+
+    fame = settings.card["config"]["fame"]
+    inputs = FameInputs(examples, settings.modalities, dict.fromkeys(examples["sample_id"], "test"), videos, audios)
+    run = TrainedRun.load(inputs, settings.local(fame["llm"]), str(settings.run_dir / "model.safetensors"), fame,
+                          int(settings.card["config"]["train"]["max_length"]), threads=1, device=device,
+                          audio_dim=(settings.card.get("audio") or {}).get("audio_dim"))
+    return run.generate(examples, settings.generate)[0]
 
 
 def _models(settings: RunSettings, modalities: Any) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -51,6 +52,11 @@ def resolve(records, **kw):
                                            ("output_repeated_splits_test/t_2_1.mp4", ("test", 2, 1))])
 def test_parse_video_name(name, expected):
     assert parse_video_name(name) == expected
+
+
+def test_sample_id_is_split_dialogue_and_utterance():
+    assert sample_id("train", 480, 5) == "train/dia480_utt5"
+    assert sample_id("dev", np.int64(0), np.int64(12)) == "dev/dia0_utt12"  # as read from a table
 
 
 @pytest.mark.parametrize("name", ["480-5.mp4", "d_1_2.mp4", "5.mp4", "1_2.avi",

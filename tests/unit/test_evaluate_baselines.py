@@ -84,6 +84,9 @@ def test_zero_shot_baseline_runs_a_local_causal_lm(tmp_path):
         "model": str(tmp_path / "llm"),
         "max_new_tokens": 6,
         "prompt": "{speaker} says {utterance} and feels {emotion}. Why?",
+        "style": "plain",  # the schema's defaults, which validation fills in
+        "system": None,
+        "batch_size": 8,
     }
     preds = run_baseline("zs", cfg, ann, ["test"])
     assert preds["sample_id"].tolist() == ["test/dia0_utt2", "test/dia0_utt3"]

@@ -12,8 +12,9 @@ from ecem.evaluate.tables import build_tables, display_table
 from ecem.fame.data import Slot, collate, encode
 from ecem.fame.generate import generate
 from ecem.fame.model import FameModel, ensure_placeholder, load_llm
-from ecem.fame.prompt import Modalities, build_examples, build_prompt
+from ecem.fame.prompt import build_examples, build_prompt
 from ecem.fame.train import train
+from ecem.modalities import Modalities
 from tests.unit import fame_synthetic as syn
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

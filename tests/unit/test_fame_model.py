@@ -10,7 +10,8 @@ from safetensors.torch import load_file
 
 from ecem.fame.data import IGNORE, PromptTooLong, collate, encode
 from ecem.fame.generate import generate
-from ecem.fame.stage import encode_table, over_length
+from ecem.fame.card import over_length
+from ecem.fame.data import encode_table
 from ecem.model_refs import is_random_model
 from ecem.fame.train import train
 from tests.unit import fame_synthetic as syn

@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from ecem.fame.prompt import Modalities, build_examples, build_prompt
+from ecem.fame.prompt import build_examples, build_prompt
 from ecem.fame.workflow import example_inputs, text_policy_param
+from ecem.modalities import Modalities
 from ecem.text_policy import resolve_texts
 from tests.helpers import REPO
 
@@ -70,12 +71,12 @@ def test_each_ablation_prompt_holds_exactly_its_modalities(name):
     assert "Dinner is ready" not in prompt and "dinner is ready" not in prompt  # no context turns
     assert "Phoebe is vegetarian" not in prompt  # the answer never leaks into the prompt
     # the workflow asks for exactly the artifacts the modalities need
-    inputs = example_inputs(exp, {n: f"{n}.parquet" for n in ("annotations", "clips", "utterances", "features",
+    inputs = example_inputs(modalities, {n: f"{n}.parquet" for n in ("annotations", "clips", "utterances", "features",
                                                                "audio", "faces", "transcripts")})
     assert ("features" in inputs) == exp["video"] and ("faces" in inputs) == exp["face"]
-    assert ("audio" in inputs) == exp.get("audio", False)
+    assert ("audio" in inputs) == modalities.audio
     assert ("transcripts" in inputs) == (exp["text"] and exp["text_source"] != "meld")
-    assert (text_policy_param(exp, CONFIG) is not None) == ("transcripts" in inputs)
+    assert (text_policy_param(modalities, CONFIG) is not None) == ("transcripts" in inputs)
 
 
 def test_the_demo_config_has_the_papers_ablations_and_the_table4_pair():

@@ -14,7 +14,7 @@ from ecem.evaluate.bootstrap import BootstrapSettings
 from ecem.evaluate.reliance import input_rows, reliance_frame
 from ecem.fame.data import collate
 from ecem.fame.generate import score_answers
-from ecem.fame.prompt import EXAMPLE_COLUMNS, Modalities, build_prompt
+from ecem.fame.prompt import EXAMPLE_COLUMNS, build_prompt
 from ecem.fame.reliance import (
     TRUE,
     SwappedTokens,
@@ -25,6 +25,7 @@ from ecem.fame.reliance import (
     reliance_table,
     swapped_examples,
 )
+from ecem.modalities import Modalities
 from tests.unit import fame_synthetic as syn
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -152,7 +153,7 @@ def test_reliance_rows_and_deltas_add_up(model_tok):
     model, tok = model_tok
     mods = Modalities(video=True, text=True, face=True)
     ex = examples_frame(mods)
-    from ecem.fame.stage import encode_table
+    from ecem.fame.data import encode_table
 
     def score(frame, video_source, audio_source):
         encoded = encode_table(frame, tok, {**PROMPT_CFG, "style": "plain", "user": "USER:", "assistant": "ASSISTANT:"},

@@ -86,7 +86,7 @@ def test_killed_training_resumes_and_matches_an_uninterrupted_run(llm_dir, tmp_p
     ckpts = sorted(p.name for p in (tmp_path / "broken-ckpt").glob("step-*"))
     assert ckpts == ["step-00000003", "step-00000006"], ckpts
     assert not (tmp_path / "broken.safetensors").exists()
-    with caplog.at_level("INFO", logger="ecem.fame.train"):
+    with caplog.at_level("INFO", logger="ecem.fame"):  # train and checkpoints
         _run_here(tmp_path, llm_dir, "broken")
     assert "resuming from" in caplog.text and "step-00000006 (step 6 of 12)" in caplog.text
     for name in ("broken", "straight"):  # both end at step 12
@@ -163,3 +163,48 @@ def test_training_scores_val_at_most_evals_per_epoch(llm_dir, tmp_path):
     assert result["steps"] == 12 and result["eval_every_steps"] == 3
     assert [e["step"] for e in result["evals"]] == [3, 6, 9, 12]
     assert result["best"]["step"] in (3, 6, 9, 12)
+
+
+def test_schedule_steps_cover_the_run_and_resume_where_they_stopped():
+    from ecem.fame.train import Schedule
+
+    # 7 examples in micro-batches of 2 (the last of each epoch holds 1), 2 per step → 2 steps an
+    # epoch; 3 epochs capped at 5 steps, so the last epoch is cut after its first step
+    cfg = {**syn.TRAIN_CFG, "epochs": 3, "max_steps": 5, "gradient_accumulation_steps": 2, "save_steps": 2}
+    schedule = Schedule.for_run(7, 1, cfg)
+    assert (schedule.steps_per_epoch, schedule.total, schedule.warmup, schedule.check_every) == (2, 5, 1, 2)
+    full = list(schedule.steps(7, seed=1, rank=0, world=1))
+    assert [(step, epoch) for step, epoch, _ in full] == [(1, 0), (2, 0), (3, 1), (4, 1), (5, 2)]
+    assert [[len(m) for m in group] for _, _, group in full[:2]] == [[2, 2], [2, 1]]
+    assert sorted(i for _, epoch, group in full if epoch == 0 for m in group for i in m) == list(range(7))
+    for done in range(6):  # a run resumed after `done` steps takes exactly the ones it missed
+        assert list(schedule.steps(7, 1, 0, 1, done)) == full[done:]
+    assert [schedule.checkpoint_after(s) for s in range(1, 6)] == [False, True, False, True, True]
+    # two processes: each takes 4 of the 7 (one wraps around), one step per epoch
+    two = Schedule.for_run(7, 2, cfg)
+    assert (two.steps_per_epoch, two.total) == (1, 3)
+    shards = [[i for _, _, group in two.steps(7, 1, rank, 2) for m in group for i in m] for rank in (0, 1)]
+    assert [len(s) for s in shards] == [12, 12]
+
+
+def test_checkpoint_writer_keeps_the_newest_and_replaces_a_half_written_one(tmp_path):
+    from ecem.fame.checkpoints import TrainState, _latest_checkpoint, save_checkpoint
+
+    class Weights:  # the one FameModel method the writer calls
+        def save_trainable(self, path):
+            Path(path).write_bytes(b"w")
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=0.1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    ckpt = tmp_path / "ckpt"
+    (ckpt / "step-00000004.tmp").mkdir(parents=True)  # a writer killed mid-checkpoint
+    (ckpt / "step-00000004.tmp" / "junk").write_text("x")
+    for step in range(1, 5):
+        save_checkpoint(ckpt, TrainState(step=step), Weights(), optimizer, scheduler, "fp", keep=2)
+    assert sorted(p.name for p in ckpt.iterdir()) == ["step-00000003", "step-00000004"]
+    assert not (ckpt / "step-00000004" / "junk").exists()
+    assert _latest_checkpoint(ckpt, "fp") == ckpt / "step-00000004"
+    assert _latest_checkpoint(ckpt, "another") is None and not ckpt.exists()  # never mixed with another run
+    save_checkpoint(ckpt, TrainState(step=1), Weights(), optimizer, scheduler, "fp", keep=0)  # keeps at least one
+    assert [p.name for p in ckpt.iterdir()] == ["step-00000001"]

@@ -16,6 +16,7 @@ import pytest
 from ecem.dataset.render import render_dialogue
 from ecem.faults import EnvironmentFault
 from ecem.media import probe_clip, read_frames, run_ffmpeg
+from ecem.playlist import PLAYLIST_SUFFIX
 
 FPS = 24.0
 DEDUP = {"search_frames": 2, "max_distance": 8.0, "tie_tolerance": 1.0}
@@ -137,6 +138,18 @@ def test_a_dialogue_of_odd_sized_clips_renders_padded_to_even(tmp_path):
     frame = read_frames(clips[1]["clip_path"], [30])[0].astype(int)
     assert frame[:, 33].mean() < 30 and frame[25].mean() < 30  # one black column and row
     assert frame[:25, :33].mean() > 40
+
+
+@pytest.mark.parametrize("mode", ["files", "playlist"])
+def test_segments_and_clips_are_filed_by_sample_id(tmp_path, mode):
+    utts = rows(clip(tmp_path / "a.mp4", frames=6), clip(tmp_path / "b.mp4", frames=6))
+    utts.loc[1, "status"] = "missing"  # a quarantined sample has an id but no clip
+    segs, clips = render(utts, tmp_path / "out", prefix_clips=mode)
+    suffix = ".mp4" if mode == "files" else PLAYLIST_SUFFIX
+    assert [c["sample_id"] for c in clips.values()] == ["train/dia7_utt0", "train/dia7_utt1"]
+    assert segs[0]["segment_path"] == str(tmp_path / "out" / "segments" / "train" / "dia7_utt0.mp4")
+    assert clips[0]["clip_path"] == str(tmp_path / "out" / "clips" / "train" / f"dia7_utt0{suffix}")
+    assert clips[1]["status"] == "quarantined" and clips[1]["clip_path"] is None
 
 
 @pytest.mark.parametrize("mode", ["files", "playlist"])

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from ecem.dataset.probe import duration_mismatch
-from ecem.dataset.render import dialogue_format, even_size, fit_geometry, rate_text
+from ecem.dataset.render import dialogue_format
+from ecem.dataset.segment import even_size, fit_geometry, rate_text
 
 
 def test_dialogue_format_is_that_of_most_clips_first_on_ties():

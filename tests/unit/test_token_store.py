@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecem.fame.stage import norm_sample, video_token_counts
+from ecem.fame.data import video_token_counts
+from ecem.fame.inputs import norm_sample
 from ecem.features import video
 from ecem.tokens import TokenStore, load_tokens, token_array_path, write_features, write_token_array
 

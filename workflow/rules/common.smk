@@ -4,6 +4,7 @@ from pathlib import Path
 from ecem import model_refs, sources
 from ecem.config import ConfigError, check_config, selected_runs
 from ecem.meld import MeldLayout
+from ecem.modalities import Modalities
 from ecem.provenance import code_version
 from ecem.resources import gpus, threads
 from ecem.tokens import token_array_path
@@ -38,7 +39,7 @@ FACE_SUMMARY = f"{RESULTS}/features/face_summary.parquet"
 # The runs this invocation makes (config `runs`: a selection of experiments and baselines).
 EXPERIMENTS, BASELINES = selected_runs(config)
 # The audio stage runs only when an experiment hears audio (experiments.<name>.audio).
-USES_AUDIO = any(e.get("audio", False) for e in EXPERIMENTS.values())
+USES_AUDIO = any(Modalities.from_experiment(e).audio for e in EXPERIMENTS.values())
 STAGE_QUALITY = {  # each stage's data-quality summary, as the report names them
     "dataset": DATASET_QUALITY,
     **{
@@ -49,6 +50,9 @@ STAGE_QUALITY = {  # each stage's data-quality summary, as the report names them
 if USES_AUDIO:
     STAGE_QUALITY["audio_features"] = f"{RESULTS}/quality/audio_features.json"
 RUNS = f"{RESULTS}/runs"
+# Every run, a FAME-Net experiment or a baseline, writes its predictions here; the rules that make
+# them name the wildcard for what they make: PREDICTIONS.format(run="{experiment}") (or "{baseline}").
+PREDICTIONS = f"{RUNS}/{{run}}/predictions.parquet"
 TABLES = f"{RESULTS}/tables"
 REPORT = f"{RESULTS}/report.html"
 # Where this run reads its inputs: the user's paths, the demo's, or the download cache

@@ -56,7 +56,7 @@ rule evaluate_baseline:
             config["baselines"][w.baseline].get("model")
         ),
     output:
-        f"{RUNS}/{{baseline}}/predictions.parquet",
+        PREDICTIONS.format(run="{baseline}"),
     log:
         f"{LOGS}/evaluate_baseline/{{baseline}}.log",
     wildcard_constraints:
@@ -81,7 +81,7 @@ rule evaluate_baseline:
 # wait for the runs' generation, and the others then copy their scores from the cache.
 rule evaluate_metrics:
     input:
-        predictions=f"{RUNS}/{{run}}/predictions.parquet",
+        predictions=PREDICTIONS,
         annotations=ANNOTATIONS,
     output:
         scores=f"{RUNS}/{{run}}/scores.parquet",
@@ -140,7 +140,7 @@ rule evaluate_tables:
 rule evaluate_report:
     input:
         metrics=expand(rules.evaluate_metrics.output.metrics, run=EVAL_RUNS),
-        predictions=expand(f"{RUNS}/{{run}}/predictions.parquet", run=EVAL_RUNS),
+        predictions=expand(PREDICTIONS, run=EVAL_RUNS),
         cards=expand(f"{RUNS}/{{run}}/run_card.json", run=EXPERIMENT_RUNS),
         tables=rules.evaluate_tables.output,
         annotations=ANNOTATIONS,
@@ -176,7 +176,7 @@ rule evaluate_report:
 rule human_eval_sheet:
     input:
         predictions=expand(
-            f"{RUNS}/{{run}}/predictions.parquet",
+            PREDICTIONS,
             run=EVAL_CFG["human_eval"]["runs"] or EVAL_RUNS,
         ),
         annotations=ANNOTATIONS,

@@ -1,6 +1,6 @@
 # FAME-Net: the offline tiny LLM, then per experiment: examples (prompts) → train → generate.
 # Multi-GPU training: set train.num_gpus > 1; the same rule then runs `accelerate launch
-# --num_processes N --multi_gpu -m ecem.fame.stage train ...` (DDP, one process per GPU) and
+# --num_processes N --multi_gpu -m ecem.fame.launch train ...` (DDP, one process per GPU) and
 # declares resources gpu=N (ecem.resources.gpus), which the SLURM executor requests with the job.
 import re
 
@@ -14,7 +14,7 @@ FAME_LLM = model_refs.location(FAME["llm"])
 FAME_LLM_INPUT = model_refs.local_input(FAME["llm"])
 FAME_PARAMS = {**{k: v for k, v in FAME.items() if k != "tiny_llm"}, "llm": FAME_LLM}
 FAME_OUTPUTS = [
-    *expand(f"{RUNS}/{{experiment}}/predictions.parquet", experiment=EXPERIMENTS),
+    *expand(PREDICTIONS, run=EXPERIMENTS),
     *expand(f"{RUNS}/{{experiment}}/reliance.parquet", experiment=EXPERIMENTS),
     STAGE_QUALITY["train"],
 ]
@@ -93,14 +93,20 @@ rule fame_examples:
         "../scripts/fame_examples.py"
 
 
+# What training and generation both read of an experiment (generation adds the trained weights).
+FAME_RUN_INPUTS = {
+    "examples": rules.fame_examples.output[0],
+    "features": fame_wf.by_experiment(
+        EXPERIMENTS, fame_wf.features_input, VIDEO_TOKENS
+    ),
+    "audio": fame_wf.by_experiment(EXPERIMENTS, fame_wf.audio_input, AUDIO_TOKENS),
+    "llm": FAME_LLM_INPUT,
+}
+
+
 rule fame_train:
     input:
-        examples=rules.fame_examples.output[0],
-        features=fame_wf.by_experiment(
-            EXPERIMENTS, fame_wf.features_input, VIDEO_TOKENS
-        ),
-        audio=fame_wf.by_experiment(EXPERIMENTS, fame_wf.audio_input, AUDIO_TOKENS),
-        llm=FAME_LLM_INPUT,
+        **FAME_RUN_INPUTS,
     output:
         model=f"{RUNS}/{{experiment}}/model.safetensors",
         card=f"{RUNS}/{{experiment}}/run_card.json",
@@ -129,15 +135,10 @@ rule fame_train:
 # same samples, device and batch size: ecem.fame.reliance) share one job: the LLM loads once.
 rule fame_generate:
     input:
-        examples=rules.fame_examples.output[0],
-        features=fame_wf.by_experiment(
-            EXPERIMENTS, fame_wf.features_input, VIDEO_TOKENS
-        ),
-        audio=fame_wf.by_experiment(EXPERIMENTS, fame_wf.audio_input, AUDIO_TOKENS),
-        llm=FAME_LLM_INPUT,
+        **FAME_RUN_INPUTS,
         model=rules.fame_train.output.model,
     output:
-        predictions=f"{RUNS}/{{experiment}}/predictions.parquet",
+        predictions=PREDICTIONS.format(run="{experiment}"),
         reliance=f"{RUNS}/{{experiment}}/reliance.parquet",
     log:
         f"{LOGS}/fame_generate/{{experiment}}.log",

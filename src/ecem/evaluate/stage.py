@@ -30,7 +30,7 @@ def run_baseline_stage(
     name: str, cfg: Mapping[str, Any], splits: Sequence[str], annotations: str, out: str
 ) -> None:
     ann = read_table(annotations)
-    preds = run_baseline(name, cfg, ann, list(splits), device=cfg.get("device", "cpu"))
+    preds = run_baseline(name, cfg, ann, list(splits))
     write_table(preds, out, "baseline", {"baseline": name, "config": dict(cfg), "splits": list(splits)})
     log.info("baseline %s: %d predictions → %s", name, len(preds), out)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import pandas as pd
 
 from ecem.evaluate import reliance
 from ecem.evaluate.metrics import METRICS
+from ecem.modalities import Modalities
 
 TEXT_SOURCES = {
     "meld": "MELD text",
@@ -43,13 +45,13 @@ def load_card(path: str | Path | None) -> dict[str, Any] | None:
     return json.loads(Path(path).read_text())
 
 
-def modalities_of(card: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The experiment's modality flags recorded in its run card, if any."""
+def modalities_of(card: Mapping[str, Any] | None) -> Modalities | None:
+    """The experiment's modalities recorded in its run card, if any."""
     if not card:
         return None
     exp = (card.get("config") or {}).get("experiment")
     if isinstance(exp, Mapping) and {"video", "text", "face"} <= set(exp):
-        return dict(exp)
+        return Modalities.from_experiment(exp)
     return None
 
 
@@ -57,13 +59,13 @@ def modalities_of(card: Mapping[str, Any] | None) -> dict[str, Any] | None:
 MODALITY_FLAGS = (("V", "video"), ("T", "text"), ("E", "face"), ("A", "audio"))
 
 
-def modality_label(mod: Mapping[str, Any]) -> str:
-    return "+".join(p for p, key in MODALITY_FLAGS if mod.get(key)) or "none"
+def modality_label(mod: Modalities) -> str:
+    return "+".join(p for p, key in MODALITY_FLAGS if getattr(mod, key)) or "none"
 
 
-def modality_columns(mod: Mapping[str, Any]) -> dict[str, str]:
+def modality_columns(mod: Modalities) -> dict[str, str]:
     """One ✓/– column per modality (Table 3's V, T, E and A columns)."""
-    return {letter: "✓" if mod.get(key) else "–" for letter, key in MODALITY_FLAGS}
+    return {letter: "✓" if getattr(mod, key) else "–" for letter, key in MODALITY_FLAGS}
 
 
 def fmt(value: float | None, digits: int = 4) -> str:
@@ -159,12 +161,12 @@ def build_tables(
     notes = settings_notes(runs)
     numeric = {"table2": metric_rows(runs)}
 
-    mods = {name: modalities_of(cards.get(name)) for name in runs}
-    ablation = {k: v for k, v in runs.items() if mods[k] is not None}
+    mods = {name: m for name in runs if (m := modalities_of(cards.get(name))) is not None}
+    ablation = {k: v for k, v in runs.items() if k in mods}
     labels = {
         k: {
             "modalities": modality_label(mods[k]),
-            "text source": TEXT_SOURCES.get(mods[k].get("text_source"), str(mods[k].get("text_source"))),
+            "text source": TEXT_SOURCES.get(mods[k].text_source, mods[k].text_source),
         }
         for k in ablation
     }
@@ -172,17 +174,16 @@ def build_tables(
     order = {"V": 0, "V+E": 1, "V+T": 2, "V+T+E": 3}
 
     def rank(kv: tuple[str, Any]) -> tuple[int, int, str]:
-        audio = bool(mods[kv[0]].get("audio"))
-        base = modality_label({**mods[kv[0]], "audio": False})
-        return (audio, order.get(base, 9), kv[0])
+        mod = mods[kv[0]]
+        return (mod.audio, order.get(modality_label(replace(mod, audio=False)), 9), kv[0])
 
     ablation = dict(sorted(ablation.items(), key=rank))
     numeric["table3"] = metric_rows(ablation, {k: {**modality_columns(mods[k]), **labels[k]} for k in ablation})
-    text_runs = {k: v for k, v in ablation.items() if mods[k].get("text")}
+    text_runs = {k: v for k, v in ablation.items() if mods[k].text}
     text_runs = dict(
         sorted(
             text_runs.items(),
-            key=lambda kv: (labels[kv[0]]["modalities"], mods[kv[0]].get("text_source") != "meld", kv[0]),
+            key=lambda kv: (labels[kv[0]]["modalities"], mods[kv[0]].text_source != "meld", kv[0]),
         )
     )
     numeric["table4"] = metric_rows(text_runs, labels)

@@ -9,14 +9,20 @@ loss covers the answer only (`ecem.chat.PromptFormat` says which tokens those ar
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from ecem.chat import PromptFormat
 from ecem.fame.model import IGNORE
+from ecem.tokens import TokenStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,43 @@ def encode(tokenizer, sample_id: str, prompt: str, answer: str | None, fmt: Prom
     answer_ids = full[: max_length - len(ids)]
     return Encoded(sample_id, ids + answer_ids, [IGNORE] * len(ids) + answer_ids, n_video, n_audio,
                    len(full) - len(answer_ids))
+
+
+def video_token_counts(videos: Mapping[str, np.ndarray]) -> dict[str, int]:
+    """{sample_id: tokens} (T+N for video, A for audio), without reading a token store's
+    samples (they share one shape)."""
+    if isinstance(videos, TokenStore):
+        return dict.fromkeys(videos, videos.shape[0])
+    return {sid: int(v.shape[0]) for sid, v in videos.items()}
+
+
+def encode_table(examples: pd.DataFrame, tokenizer: Any, prompt_cfg: Mapping[str, Any], placeholder_id: int,
+                 videos: Mapping[str, np.ndarray], max_length: int, with_answer: bool,
+                 audios: Mapping[str, np.ndarray] | None = None,
+                 audio_placeholder_id: int | None = None, too_long: list[str] | None = None) -> list[Encoded]:
+    """Every example encoded. With `too_long` given, a sample whose prompt alone exceeds
+    `max_length` is left out and its id appended there; without it, such a prompt is an error."""
+    fmt = PromptFormat.from_config(prompt_cfg)
+    counts = video_token_counts(videos)
+    audio_counts = video_token_counts(audios) if audios is not None else {}
+
+    def audio_slot(sample_id: str) -> Slot | None:
+        if audio_placeholder_id is None:
+            return None
+        return Slot(prompt_cfg["audio_placeholder"], audio_placeholder_id, audio_counts.get(sample_id, 0))
+
+    out = []
+    for r in examples.itertuples(index=False):
+        try:
+            out.append(encode(tokenizer, r.sample_id, r.prompt, r.reference if with_answer else None, fmt,
+                              prompt_cfg["video_placeholder"], placeholder_id, counts.get(r.sample_id, 0),
+                              max_length, audio_slot(r.sample_id)))
+        except PromptTooLong as err:
+            if too_long is None:
+                raise
+            log.warning("left out of training: %s", err)
+            too_long.append(r.sample_id)
+    return out
 
 
 def _stack(batch: Sequence[Encoded], tokens: Mapping[str, np.ndarray] | None, modality: str) -> torch.Tensor | None:

@@ -9,8 +9,9 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from ecem.artifacts import read_table, write_table
-from ecem.fame.prompt import Modalities, build_examples
+from ecem.fame.prompt import build_examples
 from ecem.meld import UTTERANCE_KEYS
+from ecem.modalities import Modalities
 
 STAGE = "fame"
 

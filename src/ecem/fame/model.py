@@ -1,14 +1,16 @@
-"""The FAME-Net model: any Hugging Face causal LM plus one linear projector `g: R^D → R^K`.
+"""The FAME-Net model: any Hugging Face causal LM plus a linear projector `g: R^D → R^K` for
+the video tokens and, for an experiment that hears audio, a second one for the audio tokens.
 
 The prompt carries one placeholder token per video token (the data code expands the single
-placeholder of the prompt text to the clip's T+N tokens). `splice` embeds the text tokens with
-the LLM's own embedding table and writes the projected CLIP tokens, in order, into exactly the
-placeholder positions of `inputs_embeds`; training and generation both go through it, so what
-the model sees while learning is what it sees while explaining.
+placeholder of the prompt text to the clip's T+N tokens), and likewise one audio placeholder
+token per audio token (A). `splice` embeds the text tokens with the LLM's own embedding table
+and writes the projected video (and audio) tokens, in order, into exactly their placeholder
+positions of `inputs_embeds`; training and generation both go through it, so what the model
+sees while learning is what it sees while explaining.
 
 Which parameters train is a list of glob patterns over this module's parameter names
-(`projector.*` — the paper's setting — or e.g. `llm.lm_head.*`); only those are saved
-(safetensors), so a checkpoint of a 7B run stays a few megabytes.
+(`projector.*` — the paper's setting —, `audio_projector.*`, or e.g. `llm.lm_head.*`); only
+those are saved (safetensors), so a checkpoint of a 7B run stays a few megabytes.
 """
 
 from __future__ import annotations

@@ -11,8 +11,9 @@ The answer is the cause sentence.
 This module builds the user message (everything between ``USER:`` and ``ASSISTANT:``); how it
 reaches the LLM — the paper's plain ``USER:/ASSISTANT:`` text or the tokenizer's chat template —
 is `fame.prompt.style`, applied at tokenisation (:class:`ecem.chat.PromptFormat`).
-Which modalities appear is decided per experiment (`experiments:` in the config), so the paper's
-ablations (V, V+E, V+T, V+T+E) and the text-source comparison are config, not code.
+Which modalities appear is decided per experiment (`experiments:` in the config, read as
+:class:`ecem.modalities.Modalities`), so the paper's ablations (V, V+E, V+T, V+T+E) and the
+text-source comparison are config, not code.
 """
 
 from __future__ import annotations
@@ -20,32 +21,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
+from ecem.modalities import Modalities
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Modalities:
-    """Which inputs an experiment shows the model."""
-
-    video: bool
-    text: bool
-    face: bool
-    context_turns: int = 0
-    text_source: str = "meld"
-    audio: bool = False
-
-    @classmethod
-    def from_experiment(cls, experiment: Mapping[str, Any]) -> Modalities:
-        return cls(video=bool(experiment["video"]), text=bool(experiment["text"]),
-                   face=bool(experiment["face"]), context_turns=int(experiment.get("context_turns", 0)),
-                   text_source=str(experiment.get("text_source", "meld")),
-                   audio=bool(experiment.get("audio", False)))
 
 
 def build_prompt(sample: Mapping[str, Any], modalities: Modalities, prompt_cfg: Mapping[str, Any]) -> str:
@@ -105,7 +87,7 @@ def build_examples(annotations: pd.DataFrame, clips: pd.DataFrame, utterances: p
     """Samples → one row per usable sample: `sample_id, split, emotion, speaker, prompt, reference`.
 
     A sample is usable when its clip rendered (`clips.status == ok`) and, when the experiment
-    uses video and `feature_ids` is given, when it has CLIP features. Everything left out is
+    uses video and `feature_ids` is given, when it has video tokens. Everything left out is
     counted in the returned summary, never dropped silently. With audio, samples outside
     `audio_ids` (the audio stage's `no_audio`) stay in, without audio tokens, and are counted.
     """

@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ecem.fame.prompt import Modalities, build_prompt, sample_fields
+from ecem.fame.prompt import build_prompt, sample_fields
+from ecem.modalities import Modalities
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ def reliance_table(score: Any, examples: pd.DataFrame, modalities: Modalities, p
     `score(examples, video_source, audio_source)` → per-sample (nll sum, answer tokens) of the
     examples' prompts with the given partner maps for the token inputs; `decode(...)`, same
     arguments, → predictions (called for each input's first derangement when given). Both are
-    the trained run's own (`ecem.fame.stage.TrainedRun`); this function only decides what to swap."""
+    the trained run's own (`ecem.fame.trained.TrainedRun`); this function only decides what to swap."""
     own: dict[str, str] = {}
     true_nll, true_tokens = score(examples, own, own)
     frames = [_rows(examples, "none", TRUE, own, [False] * len(examples), true_nll, true_tokens)]

@@ -8,37 +8,33 @@ killed at any point and restarted replays the same batches and ends with the sam
 uninterrupted run. Multi-GPU runs go through `accelerate launch` (DDP); each process takes a
 strided shard of the epoch's permutation.
 
-Checkpoints live in `<ckpt_dir>/step-NNNNNNNN/` and carry a fingerprint of everything that
-defines the run (config, input hashes); a checkpoint with another fingerprint is never resumed.
-Only the ECEM `train` split is trained on; `val` loss is measured at every checkpoint and picks
-the weights that are kept. The caller never passes `test` examples (and `train` checks the splits).
+Checkpoints (`ecem.fame.checkpoints`) carry a fingerprint of everything that defines the run;
+a checkpoint with another fingerprint is never resumed.
+Only the ECEM `train` split is trained on; `val` loss is measured at checkpoints (at most
+`evals_per_epoch` times an epoch) and picks the weights that are kept. The caller never passes
+`test` examples (and `train` checks the splits).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 import random
-import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ecem.artifacts import atomic_path
+from ecem.fame.checkpoints import Checkpointer, resume
 from ecem.fame.data import Encoded, collate, to_device
 from ecem.fame.model import FameModel
 
 log = logging.getLogger(__name__)
-
-STATE_FILE = "state.pt"
-WEIGHTS_FILE = "trainable.safetensors"
-
 
 def set_seed(seed: int) -> None:
     random.seed(seed)
@@ -54,24 +50,6 @@ def epoch_order(n: int, seed: int, epoch: int, rank: int, world: int) -> list[in
     pad = (-n) % world
     perm = perm + perm[:pad]
     return perm[rank::world]
-
-
-def _checkpoints(ckpt_dir: Path) -> list[Path]:
-    return sorted(p for p in ckpt_dir.glob("step-*") if p.is_dir() and (p / STATE_FILE).exists()
-                  and not p.name.endswith(".tmp"))
-
-
-def _latest_checkpoint(ckpt_dir: Path, fingerprint: str) -> Path | None:
-    if not ckpt_dir.exists():
-        return None
-    found = _checkpoints(ckpt_dir)
-    if found:
-        state = torch.load(found[-1] / STATE_FILE, map_location="cpu", weights_only=False)
-        if state.get("fingerprint") == fingerprint:
-            return found[-1]
-        log.warning("checkpoints in %s belong to another configuration or inputs; starting afresh", ckpt_dir)
-    shutil.rmtree(ckpt_dir)  # stale or incomplete: never mix runs
-    return None
 
 
 def _make_scheduler(optimizer: torch.optim.Optimizer, name: str, warmup: int, total: int) -> Any:
@@ -124,6 +102,96 @@ def evaluate_loss(model: FameModel, examples: Sequence[Encoded], videos: Mapping
     return total / max(count, 1)
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """A run's optimizer steps: `steps_per_epoch` (each of `accumulation` micro-batches of
+    `batch_size` per process), `total` (epochs × steps, capped by `max_steps`), `warmup`, and
+    the steps between checkpoints (`save_steps`) and between val checks (:func:`eval_interval`)."""
+
+    batch_size: int
+    accumulation: int
+    steps_per_epoch: int
+    total: int
+    warmup: int
+    save_steps: int
+    check_every: int
+
+    @classmethod
+    def for_run(cls, n_examples: int, world: int, cfg: Mapping[str, Any]) -> Schedule:
+        bs, accum = int(cfg["per_device_batch_size"]), int(cfg["gradient_accumulation_steps"])
+        micro_per_epoch = math.ceil(math.ceil(n_examples / world) / bs)
+        steps_per_epoch = math.ceil(micro_per_epoch / accum)
+        total = int(cfg["epochs"]) * steps_per_epoch
+        if cfg.get("max_steps"):
+            total = min(total, int(cfg["max_steps"]))
+        save_steps = int(cfg["save_steps"])
+        check_every = eval_interval(save_steps, steps_per_epoch, int(cfg.get("evals_per_epoch") or steps_per_epoch))
+        return cls(bs, accum, steps_per_epoch, total, math.ceil(float(cfg["warmup_ratio"]) * total), save_steps,
+                   check_every)
+
+    def checkpoint_after(self, step: int) -> bool:
+        return step % self.save_steps == 0 or step == self.total
+
+    def steps(self, n_examples: int, seed: int, rank: int, world: int,
+              done: int = 0) -> Iterator[tuple[int, int, list[list[int]]]]:
+        """(step number, epoch, this process' micro-batches of sample indices) of every optimizer
+        step after the first `done`: the epochs' seeded orders (:func:`epoch_order`) cut into
+        micro-batches and those into steps, so a resumed run takes exactly the steps it missed."""
+        step = done
+        for epoch in range(done // self.steps_per_epoch, math.ceil(self.total / self.steps_per_epoch)):
+            order = epoch_order(n_examples, seed, epoch, rank, world)
+            micro = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+            groups = [micro[i:i + self.accumulation] for i in range(0, len(micro), self.accumulation)]
+            for group in groups[step - epoch * self.steps_per_epoch:]:
+                if step >= self.total:
+                    return
+                step += 1
+                yield step, epoch, group
+
+
+def _check_train_set(train_set: Sequence[Encoded], splits: Mapping[str, str] | None) -> None:
+    if splits is not None:
+        bad = sorted(e.sample_id for e in train_set if splits.get(e.sample_id) != "train")
+        if bad:
+            raise ValueError(f"non-train samples in the training set: {bad[:5]}")
+    if not train_set:
+        raise ValueError("no training examples")
+
+
+def _optimizer(model: FameModel, cfg: Mapping[str, Any], schedule: Schedule,
+               device: torch.device) -> tuple[list[torch.nn.Parameter], torch.optim.Optimizer, Any]:
+    """(trainable parameters, AdamW, learning-rate scheduler); gradient checkpointing on when
+    `gradient_checkpointing` is true, or `auto` on CUDA."""
+    gc_setting = cfg["gradient_checkpointing"]
+    if gc_setting is True or (gc_setting == "auto" and device.type == "cuda"):
+        model.llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=float(cfg["learning_rate"]),
+                                  weight_decay=float(cfg["weight_decay"]),
+                                  betas=(float(cfg["adam_beta1"]), float(cfg["adam_beta2"])),
+                                  eps=float(cfg["adam_epsilon"]))
+    return params, optimizer, _make_scheduler(optimizer, cfg["lr_scheduler"], schedule.warmup, schedule.total)
+
+
+def _optimizer_step(accelerator: Any, model: Any, optimizer: Any, scheduler: Any,
+                    params: list[torch.nn.Parameter], batches: Iterable[dict[str, torch.Tensor]],
+                    n_batches: int, max_grad_norm: float | None) -> tuple[float, float]:
+    """One optimizer step over `n_batches` accumulated micro-batches → (its loss, the learning
+    rate it used)."""
+    loss_sum = 0.0
+    for batch in batches:
+        loss = model(**batch).loss / n_batches
+        accelerator.backward(loss)
+        loss_sum += float(loss.detach())
+    if max_grad_norm:
+        accelerator.clip_grad_norm_(params, float(max_grad_norm))
+    lr = scheduler.get_last_lr()[0]  # the rate this step used
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss_sum, lr
+
+
 def train(model: FameModel, train_set: Sequence[Encoded], val_set: Sequence[Encoded],
           videos: Mapping[str, np.ndarray], cfg: Mapping[str, Any], ckpt_dir: str | Path,
           fingerprint: str, pad_id: int, splits: Mapping[str, str] | None = None,
@@ -142,151 +210,44 @@ def train(model: FameModel, train_set: Sequence[Encoded], val_set: Sequence[Enco
     """
     from accelerate import Accelerator
 
-    if splits is not None:
-        bad = sorted(e.sample_id for e in train_set if splits.get(e.sample_id) != "train")
-        if bad:
-            raise ValueError(f"non-train samples in the training set: {bad[:5]}")
-    if not train_set:
-        raise ValueError("no training examples")
+    _check_train_set(train_set, splits)
     accelerator = Accelerator()
     device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
     seed = int(cfg["seed"])
     set_seed(seed)
-    bs, accum = int(cfg["per_device_batch_size"]), int(cfg["gradient_accumulation_steps"])
-    micro_per_epoch = math.ceil(math.ceil(len(train_set) / world) / bs)
-    steps_per_epoch = math.ceil(micro_per_epoch / accum)
-    total = int(cfg["epochs"]) * steps_per_epoch
-    if cfg.get("max_steps"):
-        total = min(total, int(cfg["max_steps"]))
-    warmup = math.ceil(float(cfg["warmup_ratio"]) * total)
-
-    use_cuda = device.type == "cuda"
-    gc_setting = cfg["gradient_checkpointing"]
-    if gc_setting is True or (gc_setting == "auto" and use_cuda):
-        model.llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=float(cfg["learning_rate"]),
-                                  weight_decay=float(cfg["weight_decay"]),
-                                  betas=(float(cfg["adam_beta1"]), float(cfg["adam_beta2"])),
-                                  eps=float(cfg["adam_epsilon"]))
-    scheduler = _make_scheduler(optimizer, cfg["lr_scheduler"], warmup, total)
-
-    ckpt_dir = Path(ckpt_dir)
-    step, history, evals, best = 0, [], [], {"step": None, "val_loss": None}
-    resumed_from = None
-    latest = _latest_checkpoint(ckpt_dir, fingerprint) if rank == 0 or world == 1 else None
-    if world > 1:
-        latest = _broadcast_path(accelerator, latest)
-    if latest is not None:
-        state = torch.load(latest / STATE_FILE, map_location="cpu", weights_only=False)
-        model.load_trainable(latest / WEIGHTS_FILE)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"]["torch"])
-        random.setstate(state["rng"]["python"])
-        np.random.set_state(state["rng"]["numpy"])
-        step, history, evals, best = state["step"], state["history"], state["evals"], state["best"]
-        resumed_from = latest.name
-        log.info("resuming from %s (step %d of %d)", latest, step, total)
+    schedule = Schedule.for_run(len(train_set), world, cfg)
+    params, optimizer, scheduler = _optimizer(model, cfg, schedule, device)
+    state = resume(accelerator, Path(ckpt_dir), fingerprint, model, optimizer, scheduler, schedule.total)
     model.train()
     model, optimizer = accelerator.prepare(model, optimizer)
     unwrapped: FameModel = accelerator.unwrap_model(model)
-    save_steps = int(cfg["save_steps"])
-    check_every = eval_interval(save_steps, steps_per_epoch, int(cfg.get("evals_per_epoch") or steps_per_epoch))
+    bs = schedule.batch_size
     val_check = validation_subset(val_set, cfg.get("val_max_samples"), seed)
     log.info("training: %d examples, %d val (%d scored every %d steps), %d process(es), %d steps "
              "(%d per epoch), checkpoint every %d, warmup %d", len(train_set), len(val_set), len(val_check),
-             check_every, world, total, steps_per_epoch, save_steps, warmup)
+             schedule.check_every, world, schedule.total, schedule.steps_per_epoch, schedule.save_steps,
+             schedule.warmup)
     started = time.time()
-
-    def checkpoint() -> None:
-        nonlocal best
-        scored = rank == 0 and (step % check_every == 0 or step == total)
-        val_loss = evaluate_loss(unwrapped, val_check, videos, bs, pad_id, device, audios) if scored else None
-        if val_loss is not None:
-            evals.append({"step": step, "val_loss": val_loss})
-            if best["val_loss"] is None or val_loss < best["val_loss"]:
-                best = {"step": step, "val_loss": val_loss}
-                if rank == 0:
-                    with atomic_path(ckpt_dir / "best.safetensors") as tmp_best:
-                        unwrapped.save_trainable(tmp_best)
-            log.info("step %d: val loss %.4f (best %.4f at step %s)", step, val_loss, best["val_loss"],
-                     best["step"])
-        if rank == 0:
-            _save_checkpoint(ckpt_dir, step, unwrapped, optimizer, scheduler, history, evals, best,
-                             fingerprint, int(cfg["keep_checkpoints"]))
-        accelerator.wait_for_everyone()
-
-    start_epoch = step // steps_per_epoch
-    for epoch in range(start_epoch, math.ceil(total / steps_per_epoch)):
-        order = epoch_order(len(train_set), seed, epoch, rank, world)
-        micro = [order[i:i + bs] for i in range(0, len(order), bs)]
-        groups = [micro[i:i + accum] for i in range(0, len(micro), accum)]
-        for group in groups[step - epoch * steps_per_epoch:]:
-            if step >= total:
-                break
-            loss_sum = 0.0
-            for idx in group:
-                batch = to_device(collate([train_set[i] for i in idx], videos, pad_id, audios=audios), device)
-                out = model(**batch)
-                loss = out.loss / len(group)
-                accelerator.backward(loss)
-                loss_sum += float(loss.detach())
-            if cfg.get("max_grad_norm"):
-                accelerator.clip_grad_norm_(params, float(cfg["max_grad_norm"]))
-            lr = scheduler.get_last_lr()[0]  # the rate this step used
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            history.append({"step": step, "epoch": epoch, "loss": loss_sum, "lr": lr})
-            if step % int(cfg["log_steps"]) == 0 or step == total:
-                log.info("step %d/%d epoch %d loss %.4f lr %.3g", step, total, epoch, loss_sum, lr)
-            if step % save_steps == 0 or step == total:
-                checkpoint()
-            if after_step is not None:
-                after_step(step)
-        if step >= total:
-            break
-
-    selected = "last"
-    if best["step"] is not None and rank == 0:
-        unwrapped.load_trainable(ckpt_dir / "best.safetensors")
-        selected = "best_val"
-        if len(val_check) < len(val_set):
-            best = {**best, "full_val_loss": evaluate_loss(unwrapped, val_set, videos, bs, pad_id, device,
-                                                               audios)}
-    return {"steps": step, "total_steps": total, "steps_per_epoch": steps_per_epoch, "warmup_steps": warmup,
-            "world_size": world, "history": history, "evals": evals, "best": best, "selected": selected,
-            "resumed_from": resumed_from, "seconds": round(time.time() - started, 3),
-            "n_train": len(train_set), "n_val": len(val_set), "n_val_per_check": len(val_check),
-            "eval_every_steps": check_every, "is_main_process": rank == 0}
-
-
-def _broadcast_path(accelerator: Any, path: Path | None) -> Path | None:
-    from accelerate.utils import broadcast_object_list
-
-    box = [str(path) if path is not None else None]
-    broadcast_object_list(box, from_process=0)
-    return Path(box[0]) if box[0] is not None else None
-
-
-def _save_checkpoint(ckpt_dir: Path, step: int, model: FameModel, optimizer: Any, scheduler: Any,
-                     history: list, evals: list, best: dict, fingerprint: str, keep: int) -> None:
-    final = ckpt_dir / f"step-{step:08d}"
-    tmp = ckpt_dir / f"step-{step:08d}.tmp"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    model.save_trainable(tmp / WEIGHTS_FILE)
-    torch.save({"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "rng": {"torch": torch.get_rng_state(), "python": random.getstate(),
-                        "numpy": np.random.get_state()},
-                "history": history, "evals": evals, "best": best, "fingerprint": fingerprint},
-               tmp / STATE_FILE)
-    (tmp / "step.json").write_text(json.dumps({"step": step, "fingerprint": fingerprint}) + "\n")
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    for old in _checkpoints(ckpt_dir)[:-max(keep, 1)]:
-        shutil.rmtree(old)
+    checkpoint = Checkpointer(Path(ckpt_dir), fingerprint, int(cfg["keep_checkpoints"]), schedule.check_every,
+                              schedule.total, partial(evaluate_loss, unwrapped, val_check, videos, bs, pad_id,
+                                                      device, audios), unwrapped, optimizer, scheduler, accelerator)
+    for step, epoch, group in schedule.steps(len(train_set), seed, rank, world, state.step):
+        batches = (to_device(collate([train_set[i] for i in idx], videos, pad_id, audios=audios), device)
+                   for idx in group)
+        loss, lr = _optimizer_step(accelerator, model, optimizer, scheduler, params, batches, len(group),
+                                   cfg.get("max_grad_norm"))
+        state.step = step
+        state.history.append({"step": step, "epoch": epoch, "loss": loss, "lr": lr})
+        if step % int(cfg["log_steps"]) == 0 or step == schedule.total:
+            log.info("step %d/%d epoch %d loss %.4f lr %.3g", step, schedule.total, epoch, loss, lr)
+        if schedule.checkpoint_after(step):
+            checkpoint(state)
+        if after_step is not None:
+            after_step(step)
+    whole_val = partial(evaluate_loss, unwrapped, val_set, videos, bs, pad_id, device, audios)
+    selected = checkpoint.select(state, whole_val if len(val_check) < len(val_set) else None)
+    return {"steps": state.step, "total_steps": schedule.total, "steps_per_epoch": schedule.steps_per_epoch,
+            "warmup_steps": schedule.warmup, "world_size": world, "history": state.history, "evals": state.evals,
+            "best": state.best, "selected": selected, "resumed_from": state.resumed_from,
+            "seconds": round(time.time() - started, 3), "n_train": len(train_set), "n_val": len(val_set),
+            "n_val_per_check": len(val_check), "eval_every_steps": schedule.check_every, "is_main_process": rank == 0}
