@@ -9,8 +9,9 @@ those the entry function (and the module's own helpers it calls) use, so an edit
 `ecem.dataset.split` reruns the split job, not clip rendering. Every other module counts whole,
 followed transitively (imports inside functions included, and the `__init__` of every package on
 the way, which Python runs too). Only a real edit of code a job runs changes its digest, and
-Snakemake's params trigger then reruns exactly those jobs. Run cards record the same per-module
-hashes (`code_hashes`).
+Snakemake's params trigger then reruns exactly those jobs. The FAME training run card records
+something wider: `code_hashes` of its entry module's whole import closure, one hash per module
+(`code_sha256`), so a card names every module that could have shaped the checkpoint.
 """
 
 from __future__ import annotations
