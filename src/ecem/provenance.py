@@ -206,15 +206,20 @@ def describe_inputs(paths: Mapping[str, str | None]) -> dict[str, Any]:
     return out
 
 
+def installed_version(dist: str) -> str | None:
+    """The installed version of distribution `dist`, None when it is not installed. The one
+    lookup behind every version a card, a settings string or a rule parameter names; each caller
+    words the missing case itself, as its artifacts always have."""
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def package_versions(packages: Iterable[str]) -> dict[str, str]:
     """Installed versions of `packages` (and Python's), for run cards."""
-    versions = {"python": platform.python_version()}
-    for name in packages:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "absent"
-    return versions
+    return {"python": platform.python_version(),
+            **{name: installed_version(name) or "absent" for name in packages}}
 
 
 def fingerprint(obj: Any) -> str:

@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from ecem import model_refs, sources
-from ecem.config import ConfigError, check_config, selected_runs
+from ecem.config import ConfigError, check_config, config_slice, selected_runs
 from ecem.meld import MeldLayout
 from ecem.modalities import Modalities
 from ecem.provenance import code_version

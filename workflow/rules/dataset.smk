@@ -34,7 +34,7 @@ rule resolve_annotations:
         runtime=10,
     params:
         meld=MELD_CFG,
-        cfg={k: config["dataset"][k] for k in ("match", "drop_neutral")},
+        cfg=config_slice(config["dataset"], ("match", "drop_neutral")),
     script:
         "../scripts/dataset_resolve.py"
 

@@ -2,16 +2,13 @@
 # modality-reliance table, the HTML report and human-evaluation sheets. Runs = the selected FAME-Net
 # experiments (config `experiments:`, `runs:`) + baselines (`baselines:`); both write
 # results/runs/{run}/predictions.parquet, and each run is scored from its own predictions alone.
+from ecem.evaluate.baselines import KINDS as BASELINE_KINDS
 from ecem.evaluate.rules import baseline_params, names_regex
 from ecem.evaluate.tables import TABLE_NAMES
 
 HUMAN = f"{RESULTS}/human_eval"
 EXPERIMENT_RUNS = list(EXPERIMENTS)
-RUN_BASELINES = [
-    b
-    for b, c in BASELINES.items()
-    if c["kind"] in ("template", "retrieval", "zero_shot")
-]
+RUN_BASELINES = [b for b, c in BASELINES.items() if c["kind"] in BASELINE_KINDS]
 UNRUN_BASELINES = {
     b: f"{c['kind']} baseline with {c['model']}: configured and validated, not run by this pipeline"
     for b, c in BASELINES.items()
@@ -19,18 +16,10 @@ UNRUN_BASELINES = {
 }
 EVAL_RUNS = EXPERIMENT_RUNS + RUN_BASELINES
 EVAL_CFG = config["evaluate"]
-METRICS_CFG = {
-    k: EVAL_CFG[k]
-    for k in (
-        "splits",
-        "metrics",
-        "device",
-        "bootstrap",
-        "bertscore",
-        "sem_sim",
-        "bleurt",
-    )
-}
+METRICS_CFG = config_slice(
+    EVAL_CFG,
+    ("splits", "metrics", "device", "bootstrap", "bertscore", "sem_sim", "bleurt"),
+)
 EVALUATE_OUTPUTS = [
     *expand(f"{TABLES}/{{table}}.{{ext}}", table=TABLE_NAMES, ext=["md", "csv"]),
     REPORT,

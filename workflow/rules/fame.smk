@@ -45,10 +45,9 @@ if model_refs.is_random(FAME["llm"]):
         params:
             fame={
                 "tiny_llm": FAME["tiny_llm"],
-                "prompt": {
-                    k: FAME["prompt"][k]
-                    for k in ("video_placeholder", "audio_placeholder")
-                },
+                "prompt": config_slice(
+                    FAME["prompt"], ("video_placeholder", "audio_placeholder")
+                ),
             },
         script:
             "../scripts/fame_tiny_llm.py"
