@@ -24,6 +24,7 @@ import pandas as pd
 
 from ecem.artifacts import atomic_path, read_metadata, read_table
 from ecem.csvsafe import read_csv
+from ecem.evaluate.metrics.embedding import BUNDLED_ENCODER
 from ecem.evaluate.tables import TABLE_NAMES, TABLE_TITLES, display_table, load_card, load_metrics, settings_notes
 from ecem.meld import UTTERANCE_KEYS
 
@@ -89,8 +90,9 @@ def _model_name(record: Mapping[str, Any]) -> str:
 def banner_items(metadata_sources: Mapping[str, Any], metrics: Mapping[str, Mapping[str, Any]],
                  is_demo: bool) -> list[dict[str, str]]:
     """What makes these numbers not paper results: the demo corpus, random-weight models and
-    real stand-ins for the paper's models (from the artifacts' own metadata), stand-in or missing
-    metrics."""
+    real stand-ins for the paper's models (from the artifacts' own metadata and model cards),
+    metrics that ran the bundled encoder in place of the paper's (its card, `BUNDLED_ENCODER`),
+    and missing metrics."""
     records = [r for where, meta in metadata_sources.items() for r in metadata_records(meta, where)]
     # random-weight models, and real models standing in for the paper's (a bundled model's card)
     randoms = [{"where": where, "model": _model_name(rec)} for where, rec in records
@@ -116,9 +118,9 @@ def banner_items(metadata_sources: Mapping[str, Any], metrics: Mapping[str, Mapp
     for data in metrics.values():
         for key, entry in data["metrics"].items():
             settings = entry.get("settings", "")
-            if key in ("bertscore", "sem_sim") and "MiniLM" in settings:
-                paper = "roberta-large L17" if key == "bertscore" else "SimCSE roberta-large"
-                standins[key] = f"{entry['name']} uses all-MiniLM-L6-v2, a stand-in for the paper's {paper}"
+            paper = BUNDLED_ENCODER.stand_in(key, settings)
+            if paper:
+                standins[key] = f"{entry['name']} uses {BUNDLED_ENCODER.model}, a stand-in for the paper's {paper}"
             if entry.get("status") == "unavailable":
                 standins[key] = f"{entry['name']} unavailable: {entry.get('reason')}"
     items += [{"kind": "stand-in / missing metric", "text": v, "where": ""} for v in standins.values()]
