@@ -13,7 +13,9 @@ from PIL import Image
 from ecem.dataset.statistics import dataset_statistics
 from ecem.artifacts import write_json, write_table
 from ecem.evaluate.metrics.embedding import BUNDLED_ENCODER
-from ecem.evaluate.report import banner_items, build_report, quality_view
+from ecem.evaluate.report import build_report
+from ecem.evaluate.report_banner import banner_items
+from ecem.evaluate.report_quality import quality_view
 from ecem.evaluate.tables import build_tables, display_table, write_tables
 from tests.unit.evaluate_fixtures import annotations
 
