@@ -22,7 +22,7 @@ from ecem.features.encoder import VisionPatchEncoder, fold_pixel_normalization, 
 from ecem.features.extract import ExtractStats, extract_tokens
 from ecem.features.frames import decode_frames, plan_samples, uniform_frame_indices
 from ecem.features.tiny_models import build_tiny_clip
-from ecem.media import run_ffmpeg
+from ecem.ffmpeg import run_ffmpeg
 from ecem.model_refs import is_random_model
 from ecem.tokens import (
     PADDING_NONE,

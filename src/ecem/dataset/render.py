@@ -42,11 +42,12 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from ecem.clip_probe import clip_timeline, probe_clip
 from ecem.dataset.dedup import Overlap, csv_overlap_frames, refine_overlap
 from ecem.dataset.probe import USABLE_STATUSES
 from ecem.faults import data_fault
-from ecem.media import (FFmpegError, clip_timeline, ffmpeg_url, iter_frames, probe_clip, read_frames,
-                        run_ffmpeg)
+from ecem.ffmpeg import FFmpegError, ffmpeg_url, run_ffmpeg
+from ecem.media import iter_frames, read_frames
 from ecem.meld import UTTERANCE_KEYS
 from ecem.playlist import PLAYLIST_SUFFIX, concat_list, write_playlist
 from ecem.sharding import dialogue_key, shard_of
