@@ -60,5 +60,8 @@ MELD = MeldLayout.from_config(MELD_CFG)
 ECEM_SOURCE = sources.ecem_source(config)
 
 
-# One software environment for every rule (conda users: --software-deployment-method conda).
-CONDA_ENV = f"{workflow.basedir}/envs/pipeline.yaml"
+def conda_env(name):
+    """The conda env of a group of rules (conda users: --software-deployment-method conda):
+    envs/<name>.yaml, one per software stack, so a pin change rebuilds and reruns its rules only.
+    """
+    return f"{workflow.basedir}/envs/{name}.yaml"

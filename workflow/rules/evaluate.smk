@@ -52,7 +52,7 @@ rule evaluate_baseline:
         baseline=names_regex(RUN_BASELINES),
     priority: -1
     conda:
-        CONDA_ENV
+        conda_env("evaluate")
     threads: 1
     resources:
         mem_mb=2000,
@@ -83,7 +83,7 @@ rule evaluate_metrics:
         run=names_regex(EVAL_RUNS),
     priority: -1
     conda:
-        CONDA_ENV
+        conda_env("evaluate")
     threads: threads(EVAL_CFG)
     resources:
         mem_mb=4000,
@@ -113,7 +113,7 @@ rule evaluate_tables:
     log:
         f"{LOGS}/evaluate_tables.log",
     conda:
-        CONDA_ENV
+        conda_env("evaluate")
     threads: 1
     resources:
         mem_mb=2000,
@@ -145,7 +145,7 @@ rule evaluate_report:
     log:
         f"{LOGS}/evaluate_report.log",
     conda:
-        CONDA_ENV
+        conda_env("evaluate")
     threads: 1
     resources:
         mem_mb=2000,
@@ -180,7 +180,7 @@ rule human_eval_sheet:
     log:
         f"{LOGS}/human_eval_sheet.log",
     conda:
-        CONDA_ENV
+        conda_env("evaluate")
     threads: 1
     resources:
         mem_mb=1000,
@@ -204,7 +204,7 @@ rule human_eval_table:
     log:
         f"{LOGS}/human_eval_table.log",
     conda:
-        CONDA_ENV
+        conda_env("evaluate")
     threads: 1
     resources:
         mem_mb=1000,

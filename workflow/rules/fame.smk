@@ -37,7 +37,7 @@ if model_refs.is_random(FAME["llm"]):
         log:
             f"{LOGS}/tiny_llm.log",
         conda:
-            CONDA_ENV
+            conda_env("fame")
         threads: 1
         resources:
             mem_mb=2000,
@@ -77,7 +77,7 @@ rule fame_examples:
     wildcard_constraints:
         experiment=FAME_EXPERIMENT,
     conda:
-        CONDA_ENV
+        conda_env("fame")
     threads: 1
     resources:
         mem_mb=2000,
@@ -110,7 +110,7 @@ rule fame_train:
     wildcard_constraints:
         experiment=FAME_EXPERIMENT,
     conda:
-        CONDA_ENV
+        conda_env("fame")
     threads: threads(config["train"])
     resources:
         mem_mb=config["train"]["mem_mb"],
@@ -145,7 +145,7 @@ rule fame_generate:
     wildcard_constraints:
         experiment=FAME_EXPERIMENT,
     conda:
-        CONDA_ENV
+        conda_env("fame")
     threads: threads(config["generate"])
     resources:
         mem_mb=config["train"]["mem_mb"],
@@ -176,7 +176,7 @@ rule fame_quality:
     log:
         f"{LOGS}/fame_quality.log",
     conda:
-        CONDA_ENV
+        conda_env("fame")
     threads: 1
     resources:
         mem_mb=1000,
