@@ -42,7 +42,7 @@ def cpu_seconds() -> float:
 def make_segments(out: Path, n: int) -> list[str]:
     """`n` speech segments (mp4: gray video + AAC 16 kHz mono), sentence k % 10 at varying speed."""
     from ecem.corpus.speech import synthesize
-    from ecem.media import run_ffmpeg
+    from ecem.ffmpeg import run_ffmpeg
 
     paths = []
     for k in range(n):
@@ -88,9 +88,9 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from ecem.audio_decode import load_audio
     from ecem.features.audio_encoder import WINDOW_S, CT2WhisperEncoder
     from ecem.features.audio_stage import extract_shard
-    from ecem.media import load_audio
     from ecem.transcribe.asr import AsrSettings, Transcriber
 
     lengths = [int(x) for x in args.lengths.split(",")]

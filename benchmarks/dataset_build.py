@@ -24,7 +24,7 @@ import yaml
 from ecem.artifacts import read_table
 from ecem.corpus.build import build_demo_corpus
 from ecem.dataset.stage import run_probe, run_render, run_resolve
-from ecem.media import run_ffmpeg
+from ecem.ffmpeg import run_ffmpeg
 from ecem.meld import MeldLayout
 
 REPO = Path(__file__).resolve().parents[1]

@@ -52,7 +52,7 @@ def cpu(fn: Callable[[], Any]) -> tuple[Any, float, float, float]:
 
 def make_clip(path: Path, size: tuple[int, int], seconds: float, sprite: Path) -> Path:
     """The same scene at any size: the photo, 60% of the frame high, sliding left to right."""
-    from ecem.media import run_ffmpeg
+    from ecem.ffmpeg import run_ffmpeg
 
     w, h = size
     fh = int(h * 0.6) // 2 * 2
@@ -108,7 +108,7 @@ def keyframes(path: Path) -> int:
 
 def encode_ss(src: str, dst: Path, first_frame: int, size: tuple[int, int], render: dict[str, Any]) -> None:
     """`encode_segment` with input seeking (`-ss` before `-i`) in place of the trim filters."""
-    from ecem.media import run_ffmpeg
+    from ecem.ffmpeg import run_ffmpeg
 
     start = first_frame / FPS
     run_ffmpeg(["-ss", f"{start:.6f}", "-i", src, "-map", "0:v:0", "-map", "0:a:0",
@@ -129,10 +129,12 @@ def main() -> None:
     import skimage.io
     import torch
 
+    from ecem.clip_probe import probe_clip
     from ecem.dataset.render import concat_segments, encode_segment, plan_segment
     from ecem.faces.detect import build_detector
     from ecem.faces.stage import sample_indices
-    from ecem.media import probe_clip, read_frames, run_ffmpeg
+    from ecem.ffmpeg import run_ffmpeg
+    from ecem.media import read_frames
     from ecem.playlist import write_playlist
 
     torch.set_num_threads(1)  # CPU-s of the model comparable between sizes, one core

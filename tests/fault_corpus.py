@@ -14,7 +14,7 @@ import json
 import shutil
 from pathlib import Path
 
-from ecem.media import run_ffmpeg
+from ecem.ffmpeg import run_ffmpeg
 
 # (meld split, dialogue, utterance) → expected utterances.parquet status
 EXPECTED_UTTERANCES = {

@@ -11,7 +11,7 @@ A key the config leaves out whose schema gives a `default` is filled in by valid
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +198,13 @@ def selected_runs(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, 
         return experiments, baselines
     return ({k: v for k, v in experiments.items() if k in chosen},
             {k: v for k, v in baselines.items() if k in chosen})
+
+
+def config_slice(section: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+    """The entries `keys` of a config section, in that order: what a rule passes as `params:`
+    when it uses only part of its stage's section, so that editing another key of the section
+    does not rerun it. A key the section lacks raises KeyError (validation filled the defaults)."""
+    return {key: section[key] for key in keys}
 
 
 def _runs_problems(config: Mapping[str, Any]) -> list[str]:

@@ -101,7 +101,7 @@ class RunSettings:
 def _utterance_rows(clips: Sequence[Path], speaker: str, emotion: str, text: str, max_overlap: int) -> pd.DataFrame:
     """The clips as the rows of one MELD dialogue (earlier clips first, the target last), with
     times that tell the render stage to look for an overlap of up to `max_overlap` frames."""
-    from ecem.media import probe_clip
+    from ecem.clip_probe import probe_clip
 
     rows, start = [], 0.0
     for uid, clip in enumerate(clips):

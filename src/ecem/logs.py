@@ -11,7 +11,7 @@ from typing import Any
 
 from ecem.faults import EnvironmentFault, environment_cause
 
-FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"  # rule jobs and the processes they launch
 
 
 @contextlib.contextmanager

@@ -9,8 +9,9 @@ those the entry function (and the module's own helpers it calls) use, so an edit
 `ecem.dataset.split` reruns the split job, not clip rendering. Every other module counts whole,
 followed transitively (imports inside functions included, and the `__init__` of every package on
 the way, which Python runs too). Only a real edit of code a job runs changes its digest, and
-Snakemake's params trigger then reruns exactly those jobs. Run cards record the same per-module
-hashes (`code_hashes`).
+Snakemake's params trigger then reruns exactly those jobs. The FAME training run card records
+something wider: `code_hashes` of its entry module's whole import closure, one hash per module
+(`code_sha256`), so a card names every module that could have shaped the checkpoint.
 """
 
 from __future__ import annotations
@@ -205,15 +206,20 @@ def describe_inputs(paths: Mapping[str, str | None]) -> dict[str, Any]:
     return out
 
 
+def installed_version(dist: str) -> str | None:
+    """The installed version of distribution `dist`, None when it is not installed. The one
+    lookup behind every version a card, a settings string or a rule parameter names; each caller
+    words the missing case itself, as its artifacts always have."""
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def package_versions(packages: Iterable[str]) -> dict[str, str]:
     """Installed versions of `packages` (and Python's), for run cards."""
-    versions = {"python": platform.python_version()}
-    for name in packages:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "absent"
-    return versions
+    return {"python": platform.python_version(),
+            **{name: installed_version(name) or "absent" for name in packages}}
 
 
 def fingerprint(obj: Any) -> str:

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from ecem.artifacts import read_metadata, read_table
-from ecem.media import probe_clip, read_frames
+from ecem.clip_probe import probe_clip
+from ecem.media import read_frames
 from tests.helpers import planned_jobs, run_snakemake, write_config
 
 pytestmark = pytest.mark.integration

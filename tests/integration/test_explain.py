@@ -14,7 +14,7 @@ import pytest
 
 from ecem.artifacts import read_table
 from ecem.explain import ExplainError, explain
-from ecem.media import run_ffmpeg
+from ecem.ffmpeg import run_ffmpeg
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ import av
 import pytest
 
 from ecem.artifacts import read_table
-from ecem.media import ffmpeg_exe
+from ecem.ffmpeg import ffmpeg_exe
 from tests.helpers import artifact_problems, run_snakemake, write_config
 from tests.fault_corpus import (
     EXPECTED_ADJUSTMENTS, EXPECTED_QUARANTINE, EXPECTED_SAMPLES, EXPECTED_UTTERANCES, FORMULA_SPEAKER,

@@ -5,7 +5,7 @@ import copy
 import pytest
 import yaml
 
-from ecem.config import ConfigError, load_schema, validate_config
+from ecem.config import ConfigError, config_slice, load_schema, validate_config
 from tests.helpers import REPO, deep_merge
 
 SCHEMAS = REPO / "workflow" / "schemas" / "config"
@@ -145,3 +145,15 @@ def test_a_wrong_value_is_still_named_next_to_a_filled_default(schema_dir):
     cfg = {"section": {"nested": {"depth": "deep"}}}
     with pytest.raises(ConfigError, match=r"section\.nested\.depth"):
         validate_config(cfg, schema_dir)
+
+
+def test_config_slice_keeps_the_given_keys_in_the_given_order():
+    section = {"a": 1, "b": {"x": 2}, "c": 3}
+    sliced = config_slice(section, ("c", "a"))
+    assert sliced == {"c": 3, "a": 1} and list(sliced) == ["c", "a"]
+    assert config_slice(section, ()) == {}
+    assert config_slice(section, iter(["b"])) == {"b": {"x": 2}}  # any iterable of keys
+    sliced["c"] = 99
+    assert section["c"] == 3  # a new dict: the rule's params never alias the config's top level
+    with pytest.raises(KeyError, match="missing"):
+        config_slice(section, ("a", "missing"))

@@ -12,7 +12,10 @@ from PIL import Image
 
 from ecem.dataset.statistics import dataset_statistics
 from ecem.artifacts import write_json, write_table
-from ecem.evaluate.report import banner_items, build_report, quality_view
+from ecem.evaluate.metrics.embedding import BUNDLED_ENCODER
+from ecem.evaluate.report import build_report
+from ecem.evaluate.report_banner import banner_items
+from ecem.evaluate.report_quality import quality_view
 from ecem.evaluate.tables import build_tables, display_table, write_tables
 from tests.unit.evaluate_fixtures import annotations
 
@@ -204,3 +207,29 @@ def test_quality_view_reads_counts_records_and_details(tmp_path):
     assert [r["label"] for r in stage["records"]] == ["splits"]
     assert stage["records"][0]["rows"][1] == {"splits": "train", "samples": 3, "dialogues": 2}
     assert [d["label"] for d in stage["details"]] == ["annotations › quarantined_rows", "settings"]
+
+
+def test_banner_names_metrics_that_ran_the_bundled_encoder_from_its_card():
+    def metrics(bert_settings: str) -> dict:
+        return {"V": {"metrics": {
+            "bertscore": {"name": "BERTScore", "status": "ok", "settings": bert_settings},
+            "sem_sim": {"name": "Sem_Sim", "status": "ok", "settings": "model all-MiniLM-L6-v2 (bundled by x)"},
+            "bleu4": {"name": "BLEU4", "status": "ok", "settings": "pycocoevalcap, all-MiniLM-L6-v2"},
+            "bleurt": {"name": "BLEURT", "status": "unavailable", "settings": "", "reason": "no model"}}}}
+
+    texts = [i["text"] for i in banner_items({}, metrics("model all-MiniLM-L6-v2 (bundled by x)"), is_demo=False)]
+    assert texts == [
+        f"BERTScore uses all-MiniLM-L6-v2, a stand-in for the paper's {BUNDLED_ENCODER.stand_in_for['bertscore']}",
+        f"Sem_Sim uses all-MiniLM-L6-v2, a stand-in for the paper's {BUNDLED_ENCODER.stand_in_for['sem_sim']}",
+        "BLEURT unavailable: no model"]  # a metric the card has no paper model for is no stand-in
+    # the paper's own encoder is no stand-in
+    texts = [i["text"] for i in banner_items({}, metrics("model roberta-large, layer 17"), is_demo=False)]
+    assert not any(t.startswith("BERTScore") for t in texts)
+
+
+def test_bundled_encoder_card_names_a_stand_in_only_for_its_own_metrics_and_settings():
+    assert BUNDLED_ENCODER.stand_in("bertscore", "model all-MiniLM-L6-v2 (bundled)") == "roberta-large L17"
+    assert BUNDLED_ENCODER.stand_in("sem_sim", "model all-MiniLM-L6-v2") == "SimCSE roberta-large"
+    assert BUNDLED_ENCODER.stand_in("bertscore", "model roberta-large") is None
+    assert BUNDLED_ENCODER.stand_in("bleu4", "all-MiniLM-L6-v2") is None
+    assert BUNDLED_ENCODER.stand_in("sem_sim", "") is None

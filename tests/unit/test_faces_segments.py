@@ -14,7 +14,7 @@ from ecem.artifacts import read_metadata, write_table
 from ecem.faces.stage import FacePipeline, process_segments, run_faces, sample_indices
 from ecem.faults import EnvironmentFault
 from ecem.faces.track import box_iou
-from ecem.media import run_ffmpeg
+from ecem.ffmpeg import run_ffmpeg
 from tests.helpers import REPO
 
 W, H, FPS = 320, 240, 24.0

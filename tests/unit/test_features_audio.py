@@ -11,10 +11,11 @@ import pytest
 import yaml
 
 from ecem.artifacts import column_problems, read_metadata, read_table, write_table
+from ecem.audio_decode import load_audio
 from ecem.features import audio
 from ecem.features.audio_encoder import CT2WhisperEncoder, TransformersAudioEncoder, split_windows
 from ecem.features.audio_stage import extract_shard, run_gather
-from ecem.media import load_audio, run_ffmpeg
+from ecem.ffmpeg import run_ffmpeg
 from ecem.tokens import TokenStore
 
 REPO = Path(__file__).resolve().parents[2]

@@ -29,7 +29,7 @@ from ecem.features.video import (
     read_video_layout,
 )
 from ecem.features.video_stage import extract_shard, video_quality
-from ecem.media import run_ffmpeg
+from ecem.ffmpeg import run_ffmpeg
 from ecem.model_refs import is_random_model
 from ecem.tokens import PADDING_NONE, PADDING_ZEROS_AFTER, load_tokens
 

@@ -21,8 +21,8 @@ import pytest
 
 from ecem.artifacts import atomic_path, write_json, write_table
 from ecem.faults import EnvironmentFault, data_fault, signal_cause
+from ecem.ffmpeg import ffmpeg_exe, run_ffmpeg
 from ecem.logs import rule_logging
-from ecem.media import ffmpeg_exe, run_ffmpeg
 
 FULL = "/dev/full"
 pytestmark = pytest.mark.skipif(not os.path.exists(FULL), reason="needs /dev/full")

@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from ecem.media import FFmpegError, probe_clip, read_frames, run_ffmpeg
+from ecem.clip_probe import probe_clip
+from ecem.ffmpeg import FFmpegError, run_ffmpeg
+from ecem.media import read_frames
 
 
 def make_clip(path, frames=30, audio="sine=frequency=440", fps=25):

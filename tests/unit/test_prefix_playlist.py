@@ -7,9 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ecem.clip_probe import probe_clip
 from ecem.dataset.render import concat_segments, prefix_clip_mode, render_dialogue
 from ecem.features.frames import decode_frames
-from ecem.media import open_media, probe_clip, read_frames, run_ffmpeg
+from ecem.ffmpeg import run_ffmpeg
+from ecem.media import open_media, read_frames
 from ecem.playlist import playlist_entries, write_playlist
 
 RATE = "24000/1001"

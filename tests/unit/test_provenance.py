@@ -1,6 +1,7 @@
 """Code versions by content: what a workflow script runs, and only that."""
 
 import shutil
+from importlib import metadata
 
 from ecem import provenance
 from tests.helpers import REPO
@@ -33,3 +34,10 @@ def test_code_hashes_cover_the_whole_closure_of_a_module():
     hashes = provenance.code_hashes(["ecem.fame.stage"])
     assert {"ecem", "ecem.fame", "ecem.fame.stage", "ecem.fame.train", "ecem.tokens"} <= set(hashes)
     assert all(len(h) == 64 for h in hashes.values())
+
+
+def test_installed_version_names_an_installed_distribution_and_none_otherwise():
+    assert provenance.installed_version("pyyaml") == metadata.version("pyyaml")
+    assert provenance.installed_version("no-such-distribution-ecem") is None
+    versions = provenance.package_versions(["pyyaml", "no-such-distribution-ecem"])
+    assert versions["no-such-distribution-ecem"] == "absent" and "python" in versions

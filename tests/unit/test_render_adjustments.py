@@ -13,9 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ecem.clip_probe import probe_clip
 from ecem.dataset.render import render_dialogue
 from ecem.faults import EnvironmentFault
-from ecem.media import probe_clip, read_frames, run_ffmpeg
+from ecem.ffmpeg import run_ffmpeg
+from ecem.media import read_frames
 from ecem.playlist import PLAYLIST_SUFFIX
 
 FPS = 24.0

@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from ecem import model_refs, sources
-from ecem.config import ConfigError, check_config, selected_runs
+from ecem.config import ConfigError, check_config, config_slice, selected_runs
 from ecem.meld import MeldLayout
 from ecem.modalities import Modalities
 from ecem.provenance import code_version
@@ -63,5 +63,8 @@ MELD = MeldLayout.from_config(MELD_CFG)
 ECEM_SOURCE = sources.ecem_source(config)
 
 
-# One software environment for every rule (conda users: --software-deployment-method conda).
-CONDA_ENV = f"{workflow.basedir}/envs/pipeline.yaml"
+def conda_env(name):
+    """The conda env of a group of rules (conda users: --software-deployment-method conda):
+    envs/<name>.yaml, one per software stack, so a pin change rebuilds and reruns its rules only.
+    """
+    return f"{workflow.basedir}/envs/{name}.yaml"

@@ -13,7 +13,7 @@ if config["demo"]["enabled"]:
         benchmark:
             f"{BENCHMARKS}/demo_corpus.tsv"
         conda:
-            CONDA_ENV
+            conda_env("corpus")
         threads: 2
         resources:
             mem_mb=2000,

@@ -27,14 +27,14 @@ rule resolve_annotations:
     log:
         f"{LOGS}/resolve_annotations.log",
     conda:
-        CONDA_ENV
+        conda_env("dataset")
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
     params:
         meld=MELD_CFG,
-        cfg={k: config["dataset"][k] for k in ("match", "drop_neutral")},
+        cfg=config_slice(config["dataset"], ("match", "drop_neutral")),
     script:
         "../scripts/dataset_resolve.py"
 
@@ -47,7 +47,7 @@ rule split_samples:
     log:
         f"{LOGS}/split_samples.log",
     conda:
-        CONDA_ENV
+        conda_env("dataset")
     threads: 1
     resources:
         mem_mb=1000,
@@ -67,7 +67,7 @@ rule dataset_statistics:
     log:
         f"{LOGS}/dataset_statistics.log",
     conda:
-        CONDA_ENV
+        conda_env("dataset")
     threads: 1
     resources:
         mem_mb=1000,
@@ -87,7 +87,7 @@ rule probe_utterances:
     benchmark:
         f"{BENCHMARKS}/probe_utterances.tsv"
     conda:
-        CONDA_ENV
+        conda_env("dataset")
     threads: 1
     resources:
         mem_mb=2000,
@@ -112,7 +112,7 @@ rule render_clips:
     benchmark:
         f"{BENCHMARKS}/render_clips/shard-{{shard}}.tsv"
     conda:
-        CONDA_ENV
+        conda_env("dataset")
     threads: 1
     resources:
         mem_mb=4000,
@@ -135,7 +135,7 @@ rule gather_clips:
     log:
         f"{LOGS}/gather_clips.log",
     conda:
-        CONDA_ENV
+        conda_env("dataset")
     threads: 1
     resources:
         mem_mb=2000,
@@ -159,7 +159,7 @@ rule dataset_quality:
     log:
         f"{LOGS}/dataset_quality.log",
     conda:
-        CONDA_ENV
+        conda_env("dataset")
     threads: 1
     resources:
         mem_mb=1000,

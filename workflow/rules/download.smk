@@ -15,7 +15,7 @@ if MELD_SOURCE.download:
         log:
             f"{LOGS}/download_meld.log",
         conda:
-            CONDA_ENV
+            conda_env("dataset")
         threads: 1
         resources:
             mem_mb=2000,
@@ -38,7 +38,7 @@ if ECEM_SOURCE.download:
         log:
             f"{LOGS}/download_ecem.log",
         conda:
-            CONDA_ENV
+            conda_env("dataset")
         threads: 1
         resources:
             mem_mb=500,

@@ -2,16 +2,13 @@
 # modality-reliance table, the HTML report and human-evaluation sheets. Runs = the selected FAME-Net
 # experiments (config `experiments:`, `runs:`) + baselines (`baselines:`); both write
 # results/runs/{run}/predictions.parquet, and each run is scored from its own predictions alone.
+from ecem.evaluate.baselines import KINDS as BASELINE_KINDS
 from ecem.evaluate.rules import baseline_params, names_regex
 from ecem.evaluate.tables import TABLE_NAMES
 
 HUMAN = f"{RESULTS}/human_eval"
 EXPERIMENT_RUNS = list(EXPERIMENTS)
-RUN_BASELINES = [
-    b
-    for b, c in BASELINES.items()
-    if c["kind"] in ("template", "retrieval", "zero_shot")
-]
+RUN_BASELINES = [b for b, c in BASELINES.items() if c["kind"] in BASELINE_KINDS]
 UNRUN_BASELINES = {
     b: f"{c['kind']} baseline with {c['model']}: configured and validated, not run by this pipeline"
     for b, c in BASELINES.items()
@@ -19,18 +16,10 @@ UNRUN_BASELINES = {
 }
 EVAL_RUNS = EXPERIMENT_RUNS + RUN_BASELINES
 EVAL_CFG = config["evaluate"]
-METRICS_CFG = {
-    k: EVAL_CFG[k]
-    for k in (
-        "splits",
-        "metrics",
-        "device",
-        "bootstrap",
-        "bertscore",
-        "sem_sim",
-        "bleurt",
-    )
-}
+METRICS_CFG = config_slice(
+    EVAL_CFG,
+    ("splits", "metrics", "device", "bootstrap", "bertscore", "sem_sim", "bleurt"),
+)
 EVALUATE_OUTPUTS = [
     *expand(f"{TABLES}/{{table}}.{{ext}}", table=TABLE_NAMES, ext=["md", "csv"]),
     REPORT,
@@ -63,7 +52,7 @@ rule evaluate_baseline:
         baseline=names_regex(RUN_BASELINES),
     priority: -1
     conda:
-        CONDA_ENV
+        conda_env("evaluate")
     threads: 1
     resources:
         mem_mb=2000,
@@ -94,7 +83,7 @@ rule evaluate_metrics:
         run=names_regex(EVAL_RUNS),
     priority: -1
     conda:
-        CONDA_ENV
+        conda_env("evaluate")
     threads: threads(EVAL_CFG)
     resources:
         mem_mb=4000,
@@ -124,7 +113,7 @@ rule evaluate_tables:
     log:
         f"{LOGS}/evaluate_tables.log",
     conda:
-        CONDA_ENV
+        conda_env("evaluate")
     threads: 1
     resources:
         mem_mb=2000,
@@ -156,7 +145,7 @@ rule evaluate_report:
     log:
         f"{LOGS}/evaluate_report.log",
     conda:
-        CONDA_ENV
+        conda_env("evaluate")
     threads: 1
     resources:
         mem_mb=2000,
@@ -191,7 +180,7 @@ rule human_eval_sheet:
     log:
         f"{LOGS}/human_eval_sheet.log",
     conda:
-        CONDA_ENV
+        conda_env("evaluate")
     threads: 1
     resources:
         mem_mb=1000,
@@ -215,7 +204,7 @@ rule human_eval_table:
     log:
         f"{LOGS}/human_eval_table.log",
     conda:
-        CONDA_ENV
+        conda_env("evaluate")
     threads: 1
     resources:
         mem_mb=1000,

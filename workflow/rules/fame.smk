@@ -37,7 +37,7 @@ if model_refs.is_random(FAME["llm"]):
         log:
             f"{LOGS}/tiny_llm.log",
         conda:
-            CONDA_ENV
+            conda_env("fame")
         threads: 1
         resources:
             mem_mb=2000,
@@ -45,10 +45,9 @@ if model_refs.is_random(FAME["llm"]):
         params:
             fame={
                 "tiny_llm": FAME["tiny_llm"],
-                "prompt": {
-                    k: FAME["prompt"][k]
-                    for k in ("video_placeholder", "audio_placeholder")
-                },
+                "prompt": config_slice(
+                    FAME["prompt"], ("video_placeholder", "audio_placeholder")
+                ),
             },
         script:
             "../scripts/fame_tiny_llm.py"
@@ -78,7 +77,7 @@ rule fame_examples:
     wildcard_constraints:
         experiment=FAME_EXPERIMENT,
     conda:
-        CONDA_ENV
+        conda_env("fame")
     threads: 1
     resources:
         mem_mb=2000,
@@ -117,7 +116,7 @@ rule fame_train:
     wildcard_constraints:
         experiment=FAME_EXPERIMENT,
     conda:
-        CONDA_ENV
+        conda_env("fame")
     threads: threads(config["train"])
     resources:
         mem_mb=config["train"]["mem_mb"],
@@ -147,7 +146,7 @@ rule fame_generate:
     wildcard_constraints:
         experiment=FAME_EXPERIMENT,
     conda:
-        CONDA_ENV
+        conda_env("fame")
     threads: threads(config["generate"])
     resources:
         mem_mb=config["train"]["mem_mb"],
@@ -178,7 +177,7 @@ rule fame_quality:
     log:
         f"{LOGS}/fame_quality.log",
     conda:
-        CONDA_ENV
+        conda_env("fame")
     threads: 1
     resources:
         mem_mb=1000,

@@ -35,7 +35,7 @@ rule audio_features_shard:
     wildcard_constraints:
         shard=r"\d+",
     conda:
-        CONDA_ENV
+        conda_env("features")
     threads: threads(AUDIO_CFG)
     resources:
         mem_mb=4000,
@@ -63,7 +63,7 @@ rule audio_features:
     log:
         f"{LOGS}/audio_features.log",
     conda:
-        CONDA_ENV
+        conda_env("features")
     threads: 1
     resources:
         mem_mb=2000,

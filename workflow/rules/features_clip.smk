@@ -23,7 +23,7 @@ if model_refs.is_random(VIDEO_CFG["model"]):
         log:
             f"{LOGS}/build_tiny_clip.log",
         conda:
-            CONDA_ENV
+            conda_env("features")
         threads: 1
         resources:
             mem_mb=1000,
@@ -51,7 +51,7 @@ rule clip_features_shard:
     wildcard_constraints:
         shard=r"\d+",
     conda:
-        CONDA_ENV
+        conda_env("features")
     threads: threads(VIDEO_CFG)
     resources:
         mem_mb=8000,
@@ -83,7 +83,7 @@ rule clip_features:
     log:
         f"{LOGS}/clip_features.log",
     conda:
-        CONDA_ENV
+        conda_env("features")
     threads: 1
     resources:
         mem_mb=2000,

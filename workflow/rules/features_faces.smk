@@ -26,7 +26,7 @@ rule faces_shard:
     wildcard_constraints:
         shard=r"\d+",
     conda:
-        CONDA_ENV
+        conda_env("faces")
     threads: threads(FACES_CFG)
     resources:
         mem_mb=4000,
@@ -49,7 +49,7 @@ rule faces_gather:
     log:
         f"{LOGS}/faces_gather.log",
     conda:
-        CONDA_ENV
+        conda_env("faces")
     threads: 1
     resources:
         mem_mb=2000,
@@ -73,7 +73,7 @@ rule face_summary:
     log:
         f"{LOGS}/face_summary.log",
     conda:
-        CONDA_ENV
+        conda_env("faces")
     threads: 1
     resources:
         mem_mb=2000,

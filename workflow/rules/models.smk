@@ -24,7 +24,7 @@ if BUNDLED_NAMES:
         wildcard_constraints:
             name="|".join(re.escape(n) for n in BUNDLED_NAMES),
         conda:
-            CONDA_ENV
+            conda_env("models")
         threads: 1
         resources:
             mem_mb=4000,

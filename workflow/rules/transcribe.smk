@@ -21,7 +21,7 @@ rule transcribe_shard:
     benchmark:
         f"{BENCHMARKS}/transcribe/shard-{{shard}}.tsv"
     conda:
-        CONDA_ENV
+        conda_env("transcribe")
     threads: threads(config["transcribe"])
     resources:
         mem_mb=4000,
@@ -42,7 +42,7 @@ rule gather_transcripts:
     log:
         f"{LOGS}/gather_transcripts.log",
     conda:
-        CONDA_ENV
+        conda_env("transcribe")
     threads: 1
     resources:
         mem_mb=1000,
@@ -64,7 +64,7 @@ rule transcribe_quality:
     log:
         f"{LOGS}/transcribe_quality.log",
     conda:
-        CONDA_ENV
+        conda_env("transcribe")
     threads: 1
     resources:
         mem_mb=1000,

@@ -28,7 +28,7 @@ from typing import Any
 
 from ecem.artifacts import atomic_dir
 from ecem.model_refs import write_model_card
-from ecem.provenance import sha256_file
+from ecem.provenance import installed_version, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +100,8 @@ def source_file(model: BundledModel) -> tuple[Path, str]:
 def describe_source(name: str) -> str:
     """`<package> <version>` of the installed source (a rule parameter: a new version rebuilds)."""
     model = get(name)
-    try:
-        return f"{model.distribution} {importlib.metadata.version(model.distribution)}"
-    except importlib.metadata.PackageNotFoundError:
-        return f"{model.distribution} (not installed)"
+    version = installed_version(model.distribution)
+    return f"{model.distribution} {version}" if version else f"{model.distribution} (not installed)"
 
 
 def build(name: str, out_dir: str | Path) -> Path:

@@ -32,7 +32,7 @@ from ecem.corpus.rehearsal import rehearsal_script, script_summary
 from ecem.corpus.scene import FacePlan, face_box, render_frame
 from ecem.corpus.sound import sound
 from ecem.corpus.speech import synthesize
-from ecem.media import run_ffmpeg
+from ecem.ffmpeg import run_ffmpeg
 from ecem.meld import CSV_COLUMNS, MeldLayout, format_time
 
 log = logging.getLogger(__name__)

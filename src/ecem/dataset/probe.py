@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from ecem.media import ClipProbe, probe_clip
+from ecem.clip_probe import ClipProbe, probe_clip
 from ecem.meld import UTTERANCE_KEYS
 
 log = logging.getLogger(__name__)

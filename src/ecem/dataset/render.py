@@ -30,12 +30,14 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from ecem.clip_probe import probe_clip
 from ecem.dataset.annotations import sample_id
 from ecem.dataset.dedup import Overlap, csv_overlap_frames, refine_overlap
 from ecem.dataset.probe import USABLE_STATUSES
 from ecem.dataset.segment import SegmentPlan, encode_segment, even_size, plan_segment
 from ecem.faults import data_fault
-from ecem.media import FFmpegError, ffmpeg_url, probe_clip, read_frames, run_ffmpeg
+from ecem.ffmpeg import FFmpegError, ffmpeg_url, run_ffmpeg
+from ecem.media import read_frames
 from ecem.meld import UTTERANCE_KEYS
 from ecem.playlist import PLAYLIST_SUFFIX, concat_list, write_playlist
 from ecem.sharding import dialogue_key, shard_of

@@ -26,7 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from ecem.media import FFmpegError, clip_timeline, ffmpeg_url, iter_frames, run_ffmpeg
+from ecem.clip_probe import clip_timeline
+from ecem.ffmpeg import FFmpegError, ffmpeg_url, run_ffmpeg
+from ecem.media import iter_frames
 
 
 @dataclasses.dataclass(frozen=True)

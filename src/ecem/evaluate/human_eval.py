@@ -78,7 +78,7 @@ def build_items(
 
 def sheet_html(sheet: pd.DataFrame, title: str) -> str:
     """The printable rating sheet (templates/sheet.html.j2): criteria, then one row per item."""
-    from ecem.evaluate.report import render
+    from ecem.evaluate.report_html import render
 
     return render("sheet.html.j2", title=title, scale=list(range(SCALE[0], SCALE[1] + 1)),
                   criteria=[(c.capitalize(), q) for c, q in CRITERIA.items()],

@@ -217,9 +217,10 @@ def settings_notes(runs: Mapping[str, Mapping[str, Any]]) -> list[str]:
 
 
 def write_tables(
-    tables: Mapping[str, tuple[pd.DataFrame, pd.DataFrame, str]], out_dir: str | Path
+    tables: Mapping[str, tuple[pd.DataFrame, str]], out_dir: str | Path
 ) -> list[Path]:
-    """Each table as `<name>.md` and `<name>.csv` (spreadsheet-safe: :mod:`ecem.csvsafe`)."""
+    """Each table of `build_tables` ({name: (numeric rows, markdown)}) as `<name>.md` and
+    `<name>.csv` (spreadsheet-safe: :mod:`ecem.csvsafe`)."""
     from ecem.artifacts import atomic_path
     from ecem.csvsafe import write_csv
 

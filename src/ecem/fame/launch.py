@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from ecem.fame.stage import run_train
+from ecem.logs import FORMAT as LOG_FORMAT
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 2 or argv[0] != "train":
         raise SystemExit("usage: python -m ecem.fame.launch train ARGS.json")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     run_train(**json.loads(Path(argv[1]).read_text()))
 
 

@@ -31,8 +31,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from ecem import model_refs
+from ecem.audio_decode import AUDIO_SAMPLE_RATE
 from ecem.features.audio import real_frames
-from ecem.media import AUDIO_SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 

