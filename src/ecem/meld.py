@@ -13,6 +13,7 @@ import io
 import logging
 import re
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -158,6 +159,102 @@ def _as_time(value: str) -> float | None:
         return None
 
 
+def _split_csv(layout: MeldLayout, split: str) -> tuple[Path, pd.DataFrame, list[int]]:
+    """The split's CSV path, its rows as strings and the line each starts on; raises if the file
+    is absent, unreadable or lacks MELD's columns."""
+    path = layout.csv_path(split)
+    if not path.exists():
+        raise FileNotFoundError(f"MELD CSV for split {split!r} not found: {path}")
+    df, lines = _read_csv_text(path)
+    missing = [c for c in CSV_COLUMNS[1:] if c not in df.columns]
+    if missing:
+        raise MeldCsvError(f"{path} lacks MELD columns {missing}")
+    return path, df, lines
+
+
+def _rejection(split: str, path: Path, line: int, reason: str, detail: str) -> dict[str, Any]:
+    """A REJECTED_COLUMNS row."""
+    return {"meld_split": split, "csv_path": str(path), "line": line, "reason": reason, "detail": detail}
+
+
+def _time_status(rec: dict[str, str], start: float | None, end: float | None, where: str) -> tuple[str, str]:
+    """(`bad_times`, why) when a row's times are unreadable or reversed, else ("", "")."""
+    if start is None or end is None:
+        bad = [f"{c}={rec[c]!r}" for c, t in (("StartTime", start), ("EndTime", end)) if t is None]
+        return "bad_times", f"{where}: not HH:MM:SS,mmm: {', '.join(bad)}"
+    if end <= start:
+        return "bad_times", f"{where}: EndTime {rec['EndTime']} is not after StartTime {rec['StartTime']}"
+    return "", ""
+
+
+def _meld_row(split: str, key: tuple[int, int], rec: dict[str, str], line: int, where: str) -> dict[str, Any]:
+    """One keyed CSV row as a MELD_COLUMNS row, its times checked (`csv_status`)."""
+    start, end = _as_time(rec["StartTime"]), _as_time(rec["EndTime"])
+    status, detail = _time_status(rec, start, end, where)
+    return {
+        "meld_split": split, "dialogue_id": key[0], "utterance_id": key[1],
+        "speaker": str(rec["Speaker"]).strip(), "text_raw": str(rec["Utterance"]),
+        "emotion": str(rec["Emotion"]).strip().lower(),
+        "sentiment": str(rec["Sentiment"]).strip().lower(),
+        "season": _as_int(rec["Season"]), "episode": _as_int(rec["Episode"]),
+        "start_s": float("nan") if start is None else start,
+        "end_s": float("nan") if end is None else end,
+        "csv_line": line, "csv_status": status, "csv_detail": detail,
+    }
+
+
+def _keyed_rows(split: str, path: Path, df: pd.DataFrame, lines: list[int]
+                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The split's rows keyed by (dialogue, utterance), and its rejections, in file order.
+
+    A row without integer ids is rejected (`bad_meld_row`); a row repeating an earlier key is
+    rejected (`duplicate_row`) and the earlier, kept row is marked `duplicate_row` too.
+    """
+    rows: list[dict[str, Any]] = []
+    rejected: list[dict[str, Any]] = []
+    first: dict[tuple[int, int], dict[str, Any]] = {}  # key → the row that first gave it
+    for line, rec in zip(lines, df.to_dict("records")):
+        where = f"{path.name} line {line}"
+        ids = {c: _as_int(rec[c]) for c in ("Dialogue_ID", "Utterance_ID")}
+        bad_ids = [f"{c}={rec[c]!r}" for c, v in ids.items() if v is None]
+        if bad_ids:
+            rejected.append(_rejection(split, path, line, "bad_meld_row",
+                                       f"{where}: not an integer: {', '.join(bad_ids)}"))
+            continue
+        key = (ids["Dialogue_ID"], ids["Utterance_ID"])
+        if key in first:
+            kept = first[key]
+            rejected.append(_rejection(split, path, line, "duplicate_row",
+                                       f"{where} repeats dia{key[0]}_utt{key[1]} of line {kept['csv_line']}"))
+            kept["csv_status"] = "duplicate_row"
+            kept["csv_detail"] = (f"{path.name} lines {kept['csv_line']} and {line} both give "
+                                  f"dia{key[0]}_utt{key[1]}; which is right is unknown")
+            continue
+        first[key] = _meld_row(split, key, rec, line, where)
+        rows.append(first[key])
+    return rows, rejected
+
+
+def _split_table(layout: MeldLayout, split: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """A split's keyed rows as a table, with the repaired text and the clip path."""
+    out = pd.DataFrame(rows, columns=MELD_COLUMNS)
+    out["text"] = out["text_raw"].map(repair_text)
+    out["video_path"] = [str(layout.video_path(split, d, u))
+                         for d, u in zip(out["dialogue_id"], out["utterance_id"])]
+    return out
+
+
+def _one_table(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The splits' tables as one, typed (ids as int, season/episode as nullable Int64) and sorted
+    by UTTERANCE_KEYS; empty splits are left out unless all are (their columns are kept)."""
+    table = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
+    for col in ("dialogue_id", "utterance_id", "csv_line"):
+        table[col] = table[col].astype(int)
+    for col in ("season", "episode"):
+        table[col] = table[col].astype("Int64")
+    return table.sort_values(UTTERANCE_KEYS, ignore_index=True)
+
+
 def read_meld_rows(layout: MeldLayout, splits: tuple[str, ...] | None = None
                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read MELD's CSVs into one table keyed by (meld_split, dialogue_id, utterance_id), and the
@@ -174,65 +271,11 @@ def read_meld_rows(layout: MeldLayout, splits: tuple[str, ...] | None = None
     """
     frames, rejected = [], []
     for split in splits or layout.splits:
-        path = layout.csv_path(split)
-        if not path.exists():
-            raise FileNotFoundError(f"MELD CSV for split {split!r} not found: {path}")
-        df, lines = _read_csv_text(path)
-        missing = [c for c in CSV_COLUMNS[1:] if c not in df.columns]
-        if missing:
-            raise MeldCsvError(f"{path} lacks MELD columns {missing}")
-        rows: list[dict] = []
-        first: dict[tuple[int, int], dict] = {}  # key → the row that first gave it
-        for line, rec in zip(lines, df.to_dict("records")):
-            ids = {c: _as_int(rec[c]) for c in ("Dialogue_ID", "Utterance_ID")}
-            bad_ids = [f"{c}={rec[c]!r}" for c, v in ids.items() if v is None]
-            if bad_ids:
-                rejected.append({"meld_split": split, "csv_path": str(path), "line": line,
-                                 "reason": "bad_meld_row",
-                                 "detail": f"{path.name} line {line}: not an integer: {', '.join(bad_ids)}"})
-                continue
-            start, end = _as_time(rec["StartTime"]), _as_time(rec["EndTime"])
-            status, detail = "", ""
-            if start is None or end is None:
-                bad = [f"{c}={rec[c]!r}" for c, t in (("StartTime", start), ("EndTime", end)) if t is None]
-                status, detail = "bad_times", f"{path.name} line {line}: not HH:MM:SS,mmm: {', '.join(bad)}"
-            elif end <= start:
-                status, detail = "bad_times", (f"{path.name} line {line}: EndTime {rec['EndTime']} is not "
-                                               f"after StartTime {rec['StartTime']}")
-            key = (ids["Dialogue_ID"], ids["Utterance_ID"])
-            if key in first:
-                kept = first[key]
-                rejected.append({"meld_split": split, "csv_path": str(path), "line": line,
-                                 "reason": "duplicate_row",
-                                 "detail": f"{path.name} line {line} repeats dia{key[0]}_utt{key[1]} "
-                                           f"of line {kept['csv_line']}"})
-                kept["csv_status"] = "duplicate_row"
-                kept["csv_detail"] = (f"{path.name} lines {kept['csv_line']} and {line} both give "
-                                      f"dia{key[0]}_utt{key[1]}; which is right is unknown")
-                continue
-            first[key] = {
-                "meld_split": split, "dialogue_id": key[0], "utterance_id": key[1],
-                "speaker": str(rec["Speaker"]).strip(), "text_raw": str(rec["Utterance"]),
-                "emotion": str(rec["Emotion"]).strip().lower(),
-                "sentiment": str(rec["Sentiment"]).strip().lower(),
-                "season": _as_int(rec["Season"]), "episode": _as_int(rec["Episode"]),
-                "start_s": float("nan") if start is None else start,
-                "end_s": float("nan") if end is None else end,
-                "csv_line": line, "csv_status": status, "csv_detail": detail,
-            }
-            rows.append(first[key])
-        out = pd.DataFrame(rows, columns=MELD_COLUMNS)
-        out["text"] = out["text_raw"].map(repair_text)
-        out["video_path"] = [str(layout.video_path(split, d, u))
-                             for d, u in zip(out["dialogue_id"], out["utterance_id"])]
-        frames.append(out)
-    table = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
-    for col in ("dialogue_id", "utterance_id", "csv_line"):
-        table[col] = table[col].astype(int)
-    for col in ("season", "episode"):
-        table[col] = table[col].astype("Int64")
-    table = table.sort_values(UTTERANCE_KEYS, ignore_index=True)
-    return table, pd.DataFrame(rejected, columns=REJECTED_COLUMNS)
+        path, df, lines = _split_csv(layout, split)
+        rows, split_rejected = _keyed_rows(split, path, df, lines)
+        frames.append(_split_table(layout, split, rows))
+        rejected.extend(split_rejected)
+    return _one_table(frames), pd.DataFrame(rejected, columns=REJECTED_COLUMNS)
 
 
 def read_meld(layout: MeldLayout, splits: tuple[str, ...] | None = None) -> pd.DataFrame:

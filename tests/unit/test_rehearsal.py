@@ -62,3 +62,17 @@ def test_faces_scale_with_the_frame_and_stay_inside_it() -> None:
             big = face_box(plan, clip.first_frame + i, 320, 240)
             assert (y1 - y0) == pytest.approx((big[3] - big[1]) / 2, rel=0.05)  # half the demo's size
     assert np.ptp(frame) > 0
+
+
+def test_the_corpus_builds_the_script_its_settings_ask_for() -> None:
+    from ecem.corpus.build import _script, load_script
+    from ecem.corpus.grounding import grounding_script
+
+    given = rehearsal_script(3, seed=5)
+    assert _script({"rehearsal": {"samples": 9, "cues": ["video"]}}, given) == given  # a given script wins
+    assert _script({}, {}) == load_script()  # an empty one counts as none
+    for rehearsal in (None, {}, {"samples": None, "seed": 0, "cues": []}):
+        assert _script({"rehearsal": rehearsal}, None) == load_script()
+    assert _script({"rehearsal": {"samples": 7}}, None) == rehearsal_script(7, seed=0)  # seed defaults to 0
+    assert _script({"rehearsal": {"samples": 7, "seed": 2, "cues": ["audio"]}}, None) == grounding_script(
+        7, 2, ("audio",))

@@ -54,7 +54,8 @@ def _convert_smollm2(source: Path, out_dir: Path) -> dict[str, Any]:
 
 
 def _convert_dinov2(source: Path, out_dir: Path) -> dict[str, Any]:
-    from ecem.bundled.dinov2 import convert, verify
+    from ecem.bundled.dinov2.convert import convert
+    from ecem.bundled.dinov2.verify import verify
 
     facts = convert(source, out_dir)
     facts["verification"] = {

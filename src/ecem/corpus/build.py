@@ -84,9 +84,15 @@ def _face_plans(n_faces: int, ordinal: int, height: int) -> list[FacePlan]:
     return plans[:n_faces]
 
 
+def _fps(settings: dict[str, Any]) -> Fraction:
+    """The demo's frame rate as an exact fraction (denominator at most 1001, so MELD's `24000/1001`
+    stays exact): frame positions and CSV times are computed from it without rounding."""
+    return Fraction(str(settings["fps"])).limit_denominator(1001)
+
+
 def plan_dialogue(dialogue: dict[str, Any], settings: dict[str, Any], ordinal: int) -> list[PlannedClip]:
     """Lay a dialogue's utterances on one timeline; return the clips with their frame windows."""
-    fps = Fraction(str(settings["fps"])).limit_denominator(1001)
+    fps = _fps(settings)
     pad_before = int(round(settings["pad_before_s"] * fps))
     pad_after = int(round(settings["pad_after_s"] * fps))
     clips: list[PlannedClip] = []
@@ -118,7 +124,7 @@ def plan_dialogue(dialogue: dict[str, Any], settings: dict[str, Any], ordinal: i
 
 
 def _encode_clip(clip: PlannedClip, path: Path, settings: dict[str, Any]) -> None:
-    fps = Fraction(str(settings["fps"])).limit_denominator(1001)
+    fps = _fps(settings)
     width, height = settings["width"], settings["height"]
     frames = np.stack([
         render_frame(*clip.look(i), clip.first_frame + i, width, height)
@@ -152,7 +158,7 @@ def _encode_clip(clip: PlannedClip, path: Path, settings: dict[str, Any]) -> Non
 
 
 def _truth_entry(clip: PlannedClip, settings: dict[str, Any]) -> dict[str, Any]:
-    fps = Fraction(str(settings["fps"])).limit_denominator(1001)
+    fps = _fps(settings)
     return {
         "split": clip.split, "dialogue_id": clip.dialogue_id, "utterance_id": clip.utterance_id,
         "n_frames": clip.n_frames, "overlap_with_previous": clip.overlap,
@@ -168,16 +174,10 @@ def _truth_entry(clip: PlannedClip, settings: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def build_demo_corpus(layout: MeldLayout, annotations_path: str | Path, truth_path: str | Path,
-                      settings: dict[str, Any], threads: int = 1,
-                      script: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write MELD.Raw (CSVs + clips) at `layout`, the ECEM JSON and the truth record.
-
-    Returns the truth record. `settings` is the config's `demo` section; with
-    `rehearsal.samples` set there, the script is a MELD-shaped one of that many annotations
-    (`ecem.corpus.rehearsal`) instead of the packaged demo script, or with `rehearsal.cues` too,
-    a planted-cue one (`ecem.corpus.grounding`).
-    """
+def _script(settings: dict[str, Any], script: dict[str, Any] | None) -> dict[str, Any]:
+    """The script to build: `script` if given (and not empty), else the one `settings`' `rehearsal`
+    section asks for (planted cues, or MELD-shaped of `samples` annotations), else the packaged
+    demo script."""
     rehearsal = settings.get("rehearsal") or {}
     if script is None and rehearsal.get("samples") and rehearsal.get("cues"):
         script = grounding_script(int(rehearsal["samples"]), int(rehearsal["seed"]), tuple(rehearsal["cues"]))
@@ -185,10 +185,12 @@ def build_demo_corpus(layout: MeldLayout, annotations_path: str | Path, truth_pa
     elif script is None and rehearsal.get("samples"):
         script = rehearsal_script(int(rehearsal["samples"]), int(rehearsal.get("seed", 0)))
         log.info("rehearsal script: %s", script_summary(script))
-    script = script or load_script()
-    fps = Fraction(str(settings["fps"])).limit_denominator(1001)
-    clips = [c for i, d in enumerate(script["dialogues"]) for c in plan_dialogue(d, settings, i)]
+    return script or load_script()
 
+
+def _write_csvs(layout: MeldLayout, clips: list[PlannedClip], fps: Fraction) -> None:
+    """One MELD CSV per split of `layout`, its times from the clips' frame windows; each split's
+    clip directory is created (empty) too."""
     rows: dict[str, list[dict[str, Any]]] = {s: [] for s in layout.splits}
     for clip in clips:
         start = clip.first_frame / fps
@@ -207,14 +209,23 @@ def build_demo_corpus(layout: MeldLayout, annotations_path: str | Path, truth_pa
                 writer.writerow({**row, "Sr No.": i})
         layout.video_dir(split).mkdir(parents=True, exist_ok=True)
 
+
+def _encode_clips(layout: MeldLayout, clips: list[PlannedClip], settings: dict[str, Any],
+                  threads: int) -> int:
+    """Encode every clip not planted as `missing` into its MELD path, `threads` at a time;
+    returns how many were encoded."""
     to_encode = [c for c in clips if c.fault != "missing"]
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         jobs = [pool.submit(_encode_clip, c, layout.video_path(c.split, c.dialogue_id, c.utterance_id),
                             settings) for c in to_encode]
         for job in tqdm(jobs, desc="demo clips", unit="clip"):
             job.result()
+    return len(to_encode)
 
-    annotations = [
+
+def _ecem_annotations(script: dict[str, Any]) -> list[dict[str, Any]]:
+    """The script's annotations in the ECEM JSON format (a LLaVA-style conversation per sample)."""
+    return [
         {"id": i, "video": a["video"], "conversations": [
             {"from": "human", "value": "<video>\nExplain why the emotion of this statement is "
                                        f"{a['emotion']} <{a['speaker']}: {a['text']}>"},
@@ -222,12 +233,29 @@ def build_demo_corpus(layout: MeldLayout, annotations_path: str | Path, truth_pa
         ]}
         for i, a in enumerate(script["annotations"])
     ]
-    write_json(annotations, annotations_path)
+
+
+def build_demo_corpus(layout: MeldLayout, annotations_path: str | Path, truth_path: str | Path,
+                      settings: dict[str, Any], threads: int = 1,
+                      script: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write MELD.Raw (CSVs + clips) at `layout`, the ECEM JSON and the truth record.
+
+    Returns the truth record. `settings` is the config's `demo` section; with
+    `rehearsal.samples` set there, the script is a MELD-shaped one of that many annotations
+    (`ecem.corpus.rehearsal`) instead of the packaged demo script, or with `rehearsal.cues` too,
+    a planted-cue one (`ecem.corpus.grounding`).
+    """
+    script = _script(settings, script)
+    fps = _fps(settings)
+    clips = [c for i, d in enumerate(script["dialogues"]) for c in plan_dialogue(d, settings, i)]
+    _write_csvs(layout, clips, fps)
+    n_encoded = _encode_clips(layout, clips, settings, threads)
+    write_json(_ecem_annotations(script), annotations_path)
     truth = {
         "fps": float(fps), "width": settings["width"], "height": settings["height"],
         "clips": [_truth_entry(c, settings) for c in clips],
         "annotations": [{"video": a["video"], "planted": a.get("planted")} for a in script["annotations"]],
     }
     write_json(truth, truth_path)
-    log.info("demo corpus: %d clips (%d encoded) in %s", len(clips), len(to_encode), layout.root)
+    log.info("demo corpus: %d clips (%d encoded) in %s", len(clips), n_encoded, layout.root)
     return truth
