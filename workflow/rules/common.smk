@@ -51,8 +51,11 @@ if USES_AUDIO:
     STAGE_QUALITY["audio_features"] = f"{RESULTS}/quality/audio_features.json"
 RUNS = f"{RESULTS}/runs"
 # Every run, a FAME-Net experiment or a baseline, writes its predictions here; the rules that make
-# them name the wildcard for what they make: PREDICTIONS.format(run="{experiment}") (or "{baseline}").
+# them name the wildcard for what they make: PREDICTIONS.format(run="{experiment}") (or "{baseline}");
+# the same for a FAME-Net run's card and reliance check.
 PREDICTIONS = f"{RUNS}/{{run}}/predictions.parquet"
+RUN_CARD = f"{RUNS}/{{run}}/run_card.json"
+RELIANCE = f"{RUNS}/{{run}}/reliance.parquet"
 TABLES = f"{RESULTS}/tables"
 REPORT = f"{RESULTS}/report.html"
 # Where this run reads its inputs: the user's paths, the demo's, or the download cache

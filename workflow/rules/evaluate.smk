@@ -100,8 +100,8 @@ rule evaluate_tables:
     input:
         metrics=expand(rules.evaluate_metrics.output.metrics, run=EVAL_RUNS),
         scores=expand(rules.evaluate_metrics.output.scores, run=EVAL_RUNS),
-        cards=expand(f"{RUNS}/{{run}}/run_card.json", run=EXPERIMENT_RUNS),
-        reliance=expand(f"{RUNS}/{{run}}/reliance.parquet", run=EXPERIMENT_RUNS),
+        cards=expand(RUN_CARD, run=EXPERIMENT_RUNS),
+        reliance=expand(RELIANCE, run=EXPERIMENT_RUNS),
     output:
         report(
             expand(
@@ -130,7 +130,7 @@ rule evaluate_report:
     input:
         metrics=expand(rules.evaluate_metrics.output.metrics, run=EVAL_RUNS),
         predictions=expand(PREDICTIONS, run=EVAL_RUNS),
-        cards=expand(f"{RUNS}/{{run}}/run_card.json", run=EXPERIMENT_RUNS),
+        cards=expand(RUN_CARD, run=EXPERIMENT_RUNS),
         tables=rules.evaluate_tables.output,
         annotations=ANNOTATIONS,
         statistics=DATASET_STATISTICS,

@@ -15,7 +15,7 @@ FAME_LLM_INPUT = model_refs.local_input(FAME["llm"])
 FAME_PARAMS = {**{k: v for k, v in FAME.items() if k != "tiny_llm"}, "llm": FAME_LLM}
 FAME_OUTPUTS = [
     *expand(PREDICTIONS, run=EXPERIMENTS),
-    *expand(f"{RUNS}/{{experiment}}/reliance.parquet", experiment=EXPERIMENTS),
+    *expand(RELIANCE, run=EXPERIMENTS),
     STAGE_QUALITY["train"],
 ]
 
@@ -108,7 +108,7 @@ rule fame_train:
         **FAME_RUN_INPUTS,
     output:
         model=f"{RUNS}/{{experiment}}/model.safetensors",
-        card=f"{RUNS}/{{experiment}}/run_card.json",
+        card=RUN_CARD.format(run="{experiment}"),
     log:
         f"{LOGS}/fame_train/{{experiment}}.log",
     benchmark:
@@ -138,7 +138,7 @@ rule fame_generate:
         model=rules.fame_train.output.model,
     output:
         predictions=PREDICTIONS.format(run="{experiment}"),
-        reliance=f"{RUNS}/{{experiment}}/reliance.parquet",
+        reliance=RELIANCE.format(run="{experiment}"),
     log:
         f"{LOGS}/fame_generate/{{experiment}}.log",
     benchmark:
