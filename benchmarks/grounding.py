@@ -14,7 +14,7 @@ corpus's test split:
   - wall and CPU seconds (children included, `getrusage`).
 
 Usage: .venv/bin/python benchmarks/grounding.py [--directory grounding] [--cores 2] [--samples N]
-(not part of the test suite: about 20 minutes on 2 CPU cores).
+(not part of the test suite: about 12 minutes on 2 CPU cores).
 """
 
 from __future__ import annotations
