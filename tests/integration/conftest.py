@@ -5,6 +5,11 @@
   `SMOKE_TARGETS`, about a minute: what the SLURM test compares its run with, and what tests that
   only need a small finished run (the rehearsal corpus checks) read.
 Tests that change a finished run work on copies (`copy_run`), never on these directories.
+
+The suite runs on two pytest-xdist workers (`-n 2 --dist loadgroup`, pyproject.toml): every test
+that uses one of these runs is sent to one worker, so each run is made once, and the other worker
+takes the rest of the suite meanwhile (a workflow run leaves cores idle while it waits on
+sbatch, model loading or a single-threaded job).
 """
 
 from __future__ import annotations
@@ -12,8 +17,24 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from _pytest.nodeid import coerce_node_id
 
 from tests.helpers import SMOKE, SMOKE_TARGETS, run_snakemake
+
+
+SHARED_RUNS = ("demo_run", "smoke_run")  # session fixtures each worth one worker's whole session
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Group the tests of each shared run on one xdist worker (the first run a test uses decides).
+
+    `--dist loadgroup` schedules by a `@group` suffix of the test's node id. pytest-xdist 3.8 adds
+    it by setting `item._nodeid`, which pytest 9.2 no longer reads (the id lives in `item._id`), so
+    its `xdist_group` marks group nothing here; the suffix is added directly, as xdist means to.
+    """
+    run = next((name for name in SHARED_RUNS if name in getattr(item, "fixturenames", ())), None)
+    if run:
+        item._id = coerce_node_id(f"{item.nodeid}@{run}")
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,12 @@ if config["demo"]["enabled"]:
             f"{LOGS}/demo_corpus.log",
         benchmark:
             f"{BENCHMARKS}/demo_corpus.tsv"
+        # First, beside the model conversions: every other job waits for the corpus. One slot
+        # is enough (each clip's ffmpeg threads itself), so a conversion runs alongside.
+        priority: 1
         conda:
             conda_env("corpus")
-        threads: 2
+        threads: 1
         resources:
             mem_mb=2000,
             runtime=15,

@@ -36,8 +36,8 @@ localrules:
     human_eval_table,
 
 
-# Baselines and scoring are off the path to FAME-Net's results: at a low priority they take the
-# cores the dataset, feature and FAME-Net jobs leave free instead of delaying them.
+# Baselines need the annotations only: they run early, so that the first scoring job (below) finds
+# their predictions and scores them with the FAME-Net runs' in one start of Java and the encoders.
 rule evaluate_baseline:
     input:
         annotations=ANNOTATIONS,
@@ -50,7 +50,6 @@ rule evaluate_baseline:
         f"{LOGS}/evaluate_baseline/{{baseline}}.log",
     wildcard_constraints:
         baseline=names_regex(RUN_BASELINES),
-    priority: -1
     conda:
         conda_env("evaluate")
     threads: 1
