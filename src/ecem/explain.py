@@ -221,8 +221,9 @@ def explain(run_dir: str | Path, clips: Sequence[str | Path], speaker: str, emot
         video = _video_tokens(settings, segments, clip_table, scratch, device) if modalities.video else None
         audio = _audio_tokens(settings, segments, clip_table, scratch, device) if modalities.audio else None
         face = _face_emotion(settings, segments, clip_table, scratch, device) if modalities.face else None
-        audio_ids = set(read_table(audio, columns=["sample_id"])["sample_id"]) if audio else None
-        if modalities.audio and not audio_ids:
+        video_tokens = load_tokens(video) if video else None  # each token file read once
+        audios = load_tokens(audio) if audio else None
+        if modalities.audio and not audios:
             notes.append("the clips have no audible sound: the run hears no audio for them (as it does for its "
                          "own samples without audio)")
         annotations = pd.DataFrame([{"sample_id": sample, "split": "test", "meld_split": SPLIT,
@@ -233,11 +234,11 @@ def explain(run_dir: str | Path, clips: Sequence[str | Path], speaker: str, emot
                               "text_source": "given"})
         faces = pd.DataFrame({"sample_id": [sample], "face_emotion": [face]}) if modalities.face else None
         examples, _ = build_examples(annotations, read_table(clip_table), utterances, texts, faces, modalities,
-                                     settings.prompt, {sample} if video else None, audio_ids)
+                                     settings.prompt, set(video_tokens) if video else None,
+                                     set(audios) if audio else None)
         if examples.empty:
             raise ExplainError(f"{paths[-1]}: no video tokens could be made of the clips (see the log)")
-        videos = {sample: load_tokens(video)[sample]} if video else {}
-        audios = load_tokens(audio) if audio else None
+        videos = {sample: video_tokens[sample]} if video else {}
         text = _generate(settings, examples, videos, audios, device)
     return Explanation(text, str(examples["prompt"].iloc[0]), face, len(videos[sample]) if videos else 0,
                        len(audios[sample]) if audios and sample in audios else 0, _models(settings, modalities),

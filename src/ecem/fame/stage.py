@@ -87,7 +87,7 @@ def run_generate(experiment: str, examples_path: str, features_path: str | None,
     run = TrainedRun.load(inputs, llm_path, model_path, fame_cfg, max_length, threads)
     encoded = run.encode(rows, False)
     table = pd.DataFrame({
-        "sample_id": rows["sample_id"], "prompt": rows["prompt"], "prediction": run.generate(rows, generate_cfg),
+        "sample_id": rows["sample_id"], "prompt": rows["prompt"], "prediction": run.generate(rows, generate_cfg, encoded=encoded),
         "reference": rows["reference"], "split": rows["split"], "emotion": rows["emotion"],
         "n_prompt_tokens": [len(e.input_ids) for e in encoded],
     })

@@ -58,11 +58,13 @@ class TrainedRun:
 
     def generate(self, examples: pd.DataFrame, generate_cfg: Mapping[str, Any],
                  video_source: Mapping[str, str] | None = None,
-                 audio_source: Mapping[str, str] | None = None) -> list[str]:
-        """One explanation per example, decoded with `generate_cfg` (`ecem.fame.generate`)."""
+                 audio_source: Mapping[str, str] | None = None,
+                 encoded: list[Encoded] | None = None) -> list[str]:
+        """One explanation per example, decoded with `generate_cfg` (`ecem.fame.generate`);
+        `encoded`: the examples' prompts as :meth:`encode` gives them, when the caller has them."""
         from ecem.fame.generate import generate
 
-        encoded = self.encode(examples, False)
+        encoded = self.encode(examples, False) if encoded is None else encoded
         videos, audios = self.tokens(video_source, audio_source)
         return generate(self.model, self.tokenizer, encoded, videos, generate_cfg, self.device, audios) if encoded else []
 

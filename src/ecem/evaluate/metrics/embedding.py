@@ -63,9 +63,9 @@ def bundled_minilm_path() -> Path:
 def resolve_model(name: str | None) -> tuple[str, str]:
     """(what to load, how to describe it): None → the bundled MiniLM; else a hub id or a path."""
     if name is None:
-        bundled = BUNDLED_ENCODER
         return (str(bundled_minilm_path()),
-                f"{bundled.model} (bundled by {bundled.distribution} {package_version(bundled.distribution)})")
+                f"{BUNDLED_ENCODER.model} (bundled by {BUNDLED_ENCODER.distribution} "
+                f"{package_version(BUNDLED_ENCODER.distribution)})")
     return name, name
 
 
